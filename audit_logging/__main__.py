@@ -1,0 +1,7 @@
+"""
+``python -m audit_logging``: the same as the ``audit-logging`` command.
+"""
+
+from audit_logging.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,307 @@
+"""
+The event model: :class:`Event`, the predefined :class:`EventType` values and the
+canonical dict / JSON form that is the wire format of files, spill and Kafka.
+
+Canonical form (one JSON object, keys in this order)::
+
+    {"id", "type", "time", "source", "context_id", "trace_id", "span_id", "payload"}
+
+``time`` is RFC 3339 UTC with exactly six fractional digits and a ``Z``;
+``trace_id``/``span_id`` are lower-case hex (32/16 chars) or ``""`` when the
+event carries no valid span. Payload values JSON cannot hold are encoded by the
+fallback documented in :mod:`audit_logging._encoding`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import enum
+from collections.abc import Mapping
+from typing import Any, Generic, TypeVar
+
+from opentelemetry import trace as _trace
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext, TraceFlags
+
+from audit_logging import _encoding
+from audit_logging._ids import uuid7_str
+from audit_logging.context import get_context_id
+
+__all__ = ["EVENT_ANY", "Event", "EventType", "current_span_context", "new_event"]
+
+P = TypeVar("P")
+
+EVENT_ANY = "*"
+"""Subscribe to every event type [Go: EventAny]."""
+
+_UTC = _dt.timezone.utc
+
+
+class EventType(enum.StrEnum):
+    """
+    The predefined event types; any other string is a valid type too.
+    """
+
+    HTTP_REQUEST_RECEIVED = "http_request_received"
+    HTTP_RESPONSE_SENT = "http_response_sent"
+    HTTP_ROUTE_NOT_FOUND = "http_route_not_found"
+    HTTP_METHOD_NOT_ALLOWED = "http_method_not_allowed"
+
+    AUTH_REGISTER = "auth_register"
+    AUTH_LOGIN = "auth_login"
+    AUTH_LOGOUT = "auth_logout"
+    AUTH_TOKEN_ISSUED = "auth_token_issued"
+    AUTH_TOKEN_REVOKED = "auth_token_revoked"
+    AUTH_CREDENTIALS_CHECKED = "auth_credentials_checked"
+
+    DB_CONNECTED = "db_connected"
+    DB_INIT = "db_init"
+    DB_ERROR = "db_error"
+    DB_QUERY = "db_query"
+    DB_EXEC = "db_exec"
+    DB_TX_STARTED = "db_tx_started"
+    DB_TX_COMMITTED = "db_tx_committed"
+    DB_TX_ROLLED_BACK = "db_tx_rolled_back"
+
+    WORK_ITEM_CREATED = "work_item_created"
+    WORK_ITEM_UPDATED = "work_item_updated"
+    WORK_ITEM_DELETED = "work_item_deleted"
+    WORK_ITEM_ASSIGNED = "work_item_assigned"
+    WORK_ITEM_UNASSIGNED = "work_item_unassigned"
+    CUSTOM_FIELD_SET = "custom_field_set"
+
+    COMMENT_ADDED = "comment_added"
+    COMMENT_DELETED = "comment_deleted"
+    ATTACHMENT_ADDED = "attachment_added"
+    ATTACHMENT_REMOVED = "attachment_removed"
+
+    USER_CREATED = "user_created"
+    USER_UPDATED = "user_updated"
+    USER_DELETED = "user_deleted"
+    USER_LOGGED_IN = "user_logged_in"
+    USER_LOGGED_OUT = "user_logged_out"
+
+    TEAM_CREATED = "team_created"
+    TEAM_UPDATED = "team_updated"
+    TEAM_DELETED = "team_deleted"
+    TEAM_MEMBER_ADDED = "team_member_added"
+    TEAM_MEMBER_REMOVED = "team_member_removed"
+
+    LOG_INFO = "log_info"
+    LOG_WARNING = "log_warning"
+    LOG_ERROR = "log_error"
+    LOG_DEBUG = "log_debug"
+    LOG_FATAL = "log_fatal"
+    LOG_ASSERTION_FAILED = "log_assertion_failed"
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_UTC)
+
+
+def current_span_context() -> SpanContext:
+    """
+    Return the current OpenTelemetry span context (``INVALID_SPAN_CONTEXT`` if none).
+    """
+    return _trace.get_current_span().get_span_context()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Event(Generic[P]):
+    """
+    One audit event [Go: Event, BasicEvent, BasicEventT[T]].
+
+    Immutable, so one instance can be handed to many handlers and kept in history
+    without copies. ``payload`` is a dict for the untyped factories and a frozen
+    dataclass for the ``*_t`` ones.
+    """
+
+    type: str
+    source: str = ""
+    payload: P | None = None
+    context_id: str = ""
+    id: str = dataclasses.field(default_factory=uuid7_str)
+    time: _dt.datetime = dataclasses.field(default_factory=_now)
+    span_context: SpanContext = INVALID_SPAN_CONTEXT
+
+    @property
+    def typed_payload(self) -> P:
+        """
+        The payload with its static type [Go: TypedPayload].
+
+        Raises:
+            ValueError: the event has no payload.
+        """
+        if self.payload is None:
+            raise ValueError(f"event {self.id} ({self.type}) has no payload")
+        return self.payload
+
+    @property
+    def trace_id(self) -> str:
+        """
+        Lower-case hex trace id (32 chars), or ``""`` without a valid span.
+        """
+        sc = self.span_context
+        return format(sc.trace_id, "032x") if sc.is_valid else ""
+
+    @property
+    def span_id(self) -> str:
+        """
+        Lower-case hex span id (16 chars), or ``""`` without a valid span.
+        """
+        sc = self.span_context
+        return format(sc.span_id, "016x") if sc.is_valid else ""
+
+    def _canonical(self) -> dict[str, Any]:
+        sc = self.span_context
+        valid = sc.is_valid
+        return {
+            "id": self.id,
+            "type": self.type,
+            "time": format_time(self.time),
+            "source": self.source,
+            "context_id": self.context_id,
+            "trace_id": format(sc.trace_id, "032x") if valid else "",
+            "span_id": format(sc.span_id, "016x") if valid else "",
+            "payload": self.payload,
+        }
+
+    def to_json_bytes(self) -> bytes:
+        """
+        The canonical form as one line of UTF-8 JSON (no trailing newline); never raises.
+        """
+        return _encoding.dumps(self._canonical())
+
+    def to_json(self) -> str:
+        """
+        The canonical form as a JSON string on one line; never raises.
+        """
+        return self.to_json_bytes().decode("utf-8")
+
+    def to_dict(self) -> dict[str, Any]:
+        """
+        The canonical form as a dict of plain JSON types (payload after the fallback encoding).
+        """
+        d = self._canonical()
+        d["payload"] = _encoding.make_safe(self.payload)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Event[Any]:
+        """
+        Rebuild an event from its canonical form (the payload comes back as plain JSON types).
+
+        Raises:
+            ValueError: a field is missing or malformed; the message names the field.
+        """
+        if not isinstance(d, Mapping):
+            raise ValueError(f"event must be a JSON object, not {type(d).__name__}")
+        event_id = _str_field(d, "id", required=True)
+        if len(event_id) != 36:
+            raise ValueError(f"field 'id' must be a 36-character UUID string, got {event_id!r:.60}")
+        event_type = _str_field(d, "type", required=True)
+        if not event_type:
+            raise ValueError("field 'type' must not be empty")
+        raw_time = d.get("time")
+        if not isinstance(raw_time, str):
+            raise ValueError("field 'time' must be an RFC 3339 string")
+        time = parse_time(raw_time)
+        trace_hex = _str_field(d, "trace_id")
+        span_hex = _str_field(d, "span_id")
+        span_context = _span_context_from_hex(trace_hex, span_hex)
+        return cls(
+            type=event_type,
+            source=_str_field(d, "source"),
+            payload=d.get("payload"),
+            context_id=_str_field(d, "context_id"),
+            id=event_id,
+            time=time,
+            span_context=span_context,
+        )
+
+
+def _str_field(d: Mapping[str, Any], name: str, *, required: bool = False) -> str:
+    value = d.get(name)
+    if value is None:
+        if required:
+            raise ValueError(f"field {name!r} is missing")
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"field {name!r} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _span_context_from_hex(trace_hex: str, span_hex: str) -> SpanContext:
+    if not trace_hex and not span_hex:
+        return INVALID_SPAN_CONTEXT
+    try:
+        if len(trace_hex) != 32:
+            raise ValueError
+        trace_id = int(trace_hex, 16)
+    except ValueError:
+        raise ValueError(f"field 'trace_id' must be 32 hex characters, got {trace_hex!r:.60}") from None
+    try:
+        if len(span_hex) != 16:
+            raise ValueError
+        span_id = int(span_hex, 16)
+    except ValueError:
+        raise ValueError(f"field 'span_id' must be 16 hex characters, got {span_hex!r:.60}") from None
+    return SpanContext(
+        trace_id=trace_id, span_id=span_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)
+    )
+
+
+def format_time(t: _dt.datetime) -> str:
+    """
+    RFC 3339 UTC with microseconds and ``Z`` (naive times are taken as UTC).
+    """
+    if t.tzinfo is not _UTC:
+        t = t.replace(tzinfo=_UTC) if t.tzinfo is None else t.astimezone(_UTC)
+    return t.isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def parse_time(text: str) -> _dt.datetime:
+    """
+    Parse an RFC 3339 time with an offset into a tz-aware UTC datetime.
+
+    Raises:
+        ValueError: not a valid time or no UTC offset; names the ``time`` field.
+    """
+    try:
+        t = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"field 'time' is not an RFC 3339 time: {text!r:.60}") from None
+    if t.tzinfo is None:
+        raise ValueError(f"field 'time' has no UTC offset: {text!r:.60}")
+    return t.astimezone(_UTC)
+
+
+def new_event(
+    type: str,
+    source: str = "",
+    payload: Any = None,
+    *,
+    context_id: str | None = None,
+    span_context: SpanContext | None = None,
+) -> Event[Any]:
+    """
+    Build an event with a fresh id and time [Go: NewBasicEvent].
+
+    The context id and span default to the current ones (:func:`get_context_id`,
+    the current OpenTelemetry span).
+
+    Raises:
+        TypeError: ``type`` is not a string.
+        ValueError: ``type`` is empty.
+    """
+    if not isinstance(type, str):
+        raise TypeError(f"event type must be a str, not {type.__class__.__name__}")
+    if not type:
+        raise ValueError("event type must not be empty")
+    return Event(
+        type=type,
+        source=source,
+        payload=payload,
+        context_id=get_context_id() if context_id is None else context_id,
+        span_context=current_span_context() if span_context is None else span_context,
+    )

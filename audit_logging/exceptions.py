@@ -1,0 +1,106 @@
+"""
+The exception tree of audit_logging.
+
+Every error the package raises on purpose derives from :class:`AuditError`, so
+an application can catch "anything audit_logging complained about" in one
+clause. Where a builtin exception already says what kind of failure it is,
+the error inherits from it too, so existing ``except TimeoutError`` or
+``except ValueError`` code keeps working::
+
+    AuditError
+    ├── PublishTimeoutError      (also TimeoutError)
+    ├── BusClosedError
+    ├── RateLimitExceededError
+    ├── CircuitOpenError
+    ├── SchemaValidationError    (also ValueError)
+    ├── AccessDeniedError        (also PermissionError)
+    ├── DecryptionError
+    └── MissingDependencyError   (also ImportError)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessDeniedError",
+    "AuditError",
+    "BusClosedError",
+    "CircuitOpenError",
+    "DecryptionError",
+    "MissingDependencyError",
+    "PublishTimeoutError",
+    "RateLimitExceededError",
+    "SchemaValidationError",
+]
+
+
+class AuditError(Exception):
+    """
+    Root of every error raised by audit_logging.
+    """
+
+
+class PublishTimeoutError(AuditError, TimeoutError):
+    """
+    No room in the bus queue within the timeout given to ``publish_with_timeout``.
+    """
+
+
+class BusClosedError(AuditError):
+    """
+    The bus was closed; it accepts no more events.
+    """
+
+
+class RateLimitExceededError(AuditError):
+    """
+    The bus rate limit refused the event (it was spilled or dropped).
+    """
+
+
+class CircuitOpenError(AuditError):
+    """
+    A matching subscription's circuit breaker is open (the copy was spilled or dropped).
+    """
+
+
+class SchemaValidationError(AuditError, ValueError):
+    """
+    An event payload does not match the schema registered for its type.
+
+    Attributes:
+        event_type: the type of the rejected event.
+        field: the offending payload field ("" when the payload itself is wrong).
+    """
+
+    def __init__(self, event_type: str, field: str, message: str) -> None:
+        self.event_type = event_type
+        self.field = field
+        where = f" field {field!r}" if field else ""
+        super().__init__(f"event type {event_type!r}{where}: {message}")
+
+
+class AccessDeniedError(AuditError, PermissionError):
+    """
+    The access-control function refused to show the history.
+    """
+
+
+class DecryptionError(AuditError):
+    """
+    An encrypted payload could not be decrypted.
+
+    The message deliberately gives no detail (wrong key, tampered ciphertext and
+    swapped envelope look the same) so it cannot serve as an oracle.
+    """
+
+
+class MissingDependencyError(AuditError, ImportError):
+    """
+    An optional dependency is not installed; the message names the extra to install.
+    """
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"{package} is required for this feature: pip install 'audit-logging[{extra}]'"
+        )
+        self.name = package
