@@ -90,7 +90,7 @@ def json_default(value: Any) -> Any:
     if isinstance(value, set | frozenset):
         try:
             return sorted(value)
-        except TypeError:
+        except Exception:  # unorderable items, or a __lt__ that raises anything
             return list(value)
     if isinstance(value, BaseException):
         return f"{type(value).__name__}: {_safe_str(value)}"
@@ -144,6 +144,8 @@ def make_safe(value: Any, _depth: int = 0, _path: set[int] | None = None) -> Any
 
 
 def _escape_separators(data: bytes) -> bytes:
+    if data.isascii():
+        return data
     if b"\xe2\x80" in data or b"\xc2\x85" in data:
         for raw, escaped in _LINE_SEPARATORS:
             data = data.replace(raw, escaped)
