@@ -1,0 +1,156 @@
+"""
+The bus's in-memory history: the last N accepted events within a byte budget.
+
+An ``OrderedDict`` keyed by event id gives O(1) append, O(1) eviction of the
+oldest entry (``popitem(last=False)``; a plain dict degrades to a linear scan
+over deleted slots when popped from the front) and O(1) duplicate suppression
+(a replayed spill line whose event is still in history is not kept twice).
+
+Sizes are estimates, but honest ones for what actually costs memory in audit
+payloads: the length of every string (recursively, with a per-object overhead),
+so one event with a 10 MB string counts as 10 MB, not as a small dict. An event
+larger than the whole budget is not kept at all (it is still delivered).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from audit_logging.events import Event
+
+__all__ = ["History", "estimate_size"]
+
+_EVENT_OVERHEAD = 600
+_OBJECT_OVERHEAD = 56
+_MAX_WALK = 10_000
+
+
+def estimate_size(evt: Event[Any]) -> int:
+    """
+    Estimated bytes an event holds in memory (strings by length, containers walked).
+    """
+    size = _EVENT_OVERHEAD + len(evt.source) + len(evt.type) + len(evt.context_id)
+    payload = evt.payload
+    if payload is None:
+        return size
+    if type(payload) is dict:
+        flat = _OBJECT_OVERHEAD * 2 + 16 * len(payload)
+        for key, value in payload.items():
+            kind = type(value)
+            if kind is str:
+                flat += _OBJECT_OVERHEAD * 2 + len(key) + len(value)
+            elif kind is int or kind is bool or kind is float or value is None:
+                flat += _OBJECT_OVERHEAD * 2 + len(key)
+            else:
+                break
+        else:
+            return size + flat
+    stack: list[Any] = [payload]
+    seen = 0
+    while stack and seen < _MAX_WALK:
+        obj = stack.pop()
+        seen += 1
+        if isinstance(obj, str | bytes | bytearray):
+            size += _OBJECT_OVERHEAD + len(obj)
+        elif isinstance(obj, dict):
+            size += _OBJECT_OVERHEAD * 2 + 16 * len(obj)
+            stack.extend(obj.keys())
+            stack.extend(obj.values())
+        elif isinstance(obj, list | tuple | set | frozenset):
+            size += _OBJECT_OVERHEAD + 8 * len(obj)
+            stack.extend(obj)
+        elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            size += _OBJECT_OVERHEAD
+            stack.extend(getattr(obj, f.name) for f in dataclasses.fields(obj))
+        else:
+            size += _OBJECT_OVERHEAD
+    if stack:  # more objects than we walk: charge them at the minimum
+        size += _OBJECT_OVERHEAD * len(stack)
+    return size
+
+
+class History:
+    """
+    Thread-safe bounded history of events.
+    """
+
+    def __init__(self, cap: int, max_bytes: int) -> None:
+        self._cap = cap
+        self._max_bytes = max_bytes
+        self._entries: OrderedDict[str, tuple[Event[Any], int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def cap(self) -> int:
+        """
+        The maximum number of events kept.
+        """
+        return self._cap
+
+    @property
+    def bytes(self) -> int:
+        """
+        The estimated bytes held now.
+        """
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._entries
+
+    def add(self, evt: Event[Any]) -> bool:
+        """
+        Keep an event; returns False if it was a duplicate or too large to keep.
+        """
+        if self._cap == 0:
+            return False
+        size = estimate_size(evt)
+        if size > self._max_bytes:
+            return False
+        with self._lock:
+            entries = self._entries
+            if evt.id in entries:
+                return False
+            entries[evt.id] = (evt, size)
+            self._bytes += size
+            self._evict()
+        return True
+
+    def _evict(self) -> None:
+        entries = self._entries
+        while len(entries) > self._cap or self._bytes > self._max_bytes:
+            self._bytes -= entries.popitem(last=False)[1][1]
+
+    def set_cap(self, cap: int) -> None:
+        """
+        Change the cap, evicting the oldest events if it shrinks.
+        """
+        if cap < 0:
+            raise ValueError(f"history cap must be >= 0, got {cap}")
+        with self._lock:
+            self._cap = cap
+            if cap == 0:
+                self._entries.clear()
+                self._bytes = 0
+            self._evict()
+
+    def snapshot(self) -> list[Event[Any]]:
+        """
+        Deep copies of the kept events, oldest first (mutating them changes nothing here).
+        """
+        with self._lock:
+            events = [evt for evt, _ in self._entries.values()]
+        return [dataclasses.replace(e, payload=copy.deepcopy(e.payload)) for e in events]
+
+    def reinit_after_fork(self) -> None:
+        """
+        Give a forked child a fresh lock.
+        """
+        self._lock = threading.Lock()

@@ -1,0 +1,144 @@
+"""
+Process-wide bookkeeping of buses: the named registry behind :func:`get_bus`
+and :func:`default_bus`, closing at interpreter exit, re-initialising after
+``fork()``, and the opt-in SIGTERM handler.
+
+Why ``atexit``: delivery threads are daemons (a stuck handler must not hang
+exit), so without a hook a short script would exit with events still queued —
+the stdlib ``QueueListener`` loses records exactly this way. CPython runs no
+``atexit`` hook when the process dies of an unhandled SIGTERM, which is how
+containers and process managers stop services; :func:`install_sigterm_handler`
+is the documented recipe, installed only when the application asks for it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import threading
+import weakref
+from collections.abc import Iterable
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from audit_logging.bus import Bus
+
+__all__ = [
+    "close_all",
+    "default_bus",
+    "get_bus",
+    "install_sigterm_handler",
+    "track",
+    "untrack",
+]
+
+ATEXIT_TIMEOUT = 10.0
+"""Seconds each bus gets at interpreter exit to deliver; the rest is spilled."""
+
+_live: weakref.WeakSet[Bus] = weakref.WeakSet()
+_named: dict[str, Bus] = {}
+_lock = threading.Lock()
+
+
+def track(bus: Bus) -> None:
+    """
+    Remember an open bus so it is closed at exit and re-initialised after fork.
+    """
+    with _lock:
+        _live.add(bus)
+
+
+def untrack(bus: Bus) -> None:
+    """
+    Forget a closed bus.
+    """
+    with _lock:
+        _live.discard(bus)
+
+
+def close_all(timeout: float | None = ATEXIT_TIMEOUT) -> None:
+    """
+    Close every open bus (what runs at interpreter exit).
+    """
+    with _lock:
+        buses = list(_live)
+    for bus in buses:
+        bus.close(timeout)
+
+
+def get_bus(name: str = "default", **config: Any) -> Bus:
+    """
+    The bus registered under ``name``, created on first use.
+
+    ``config`` (BusConfig fields) applies when the bus is created; the default
+    bus starts from :meth:`BusConfig.from_env`. A closed bus is replaced by a new
+    one on the next call, so logging reconfiguration never leaves a dead bus.
+    """
+    from audit_logging.bus import Bus
+    from audit_logging.bus_config import BusConfig
+
+    with _lock:
+        bus = _named.get(name)
+        if bus is not None and not bus.closed:
+            return bus
+    base = BusConfig.from_env() if name == "default" else None
+    created = Bus(base, **config)
+    with _lock:
+        bus = _named.get(name)
+        if bus is not None and not bus.closed:
+            racing = created
+        else:
+            _named[name] = created
+            bus, racing = created, None
+    if racing is not None:
+        racing.close()
+    return bus
+
+
+def default_bus() -> Bus:
+    """
+    The process-wide bus built from ``BusConfig.from_env()`` [Go: DefaultBus].
+    """
+    return get_bus("default")
+
+
+def install_sigterm_handler(
+    buses: Iterable[Bus] | None = None, timeout: float = ATEXIT_TIMEOUT
+) -> None:
+    """
+    Close buses on SIGTERM, then exit as the previous handler would.
+
+    Opt-in, from the main thread: the package never installs signal handlers by
+    itself. With ``buses=None`` every open bus is closed. After closing, a
+    previous Python handler is called; otherwise the process exits with status
+    143 (128 + SIGTERM) through ``SystemExit``, so ``atexit`` hooks run too.
+    """
+    chosen = None if buses is None else list(buses)
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if chosen is None:
+            close_all(timeout)
+        else:
+            for bus in chosen:
+                bus.close(timeout)
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()
+    for bus in list(_live):
+        bus._reinit_after_fork()
+
+
+atexit.register(close_all)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,115 @@
+"""
+The base class of every sink: a ``logging.Handler`` that stores events.
+
+The bus calls :meth:`SinkHandler.write_event` directly (never ``handle``), so a
+failure raises into the bus, which counts it for the subscription's circuit
+breaker and spills the event. Attached to an ordinary logger, ``emit`` turns the
+record into an event first and follows logging's ``handleError`` convention,
+so logging never raises into the application.
+
+A sink that stores events later (in batches) calls :meth:`_report_failed` with
+what it could not store after its retries: the bus gave it a callback at
+subscription (:meth:`set_failure_callback`) and spills those events for that
+subscription; without a bus they are reported to the ``audit_logging`` logger
+and counted in :attr:`lost_events`, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from audit_logging._records import record_to_event
+from audit_logging._types import FailedEventsCallback
+from audit_logging.events import Event
+
+__all__ = ["SinkHandler"]
+
+_log = logging.getLogger("audit_logging.sinks")
+
+
+class SinkHandler(logging.Handler):
+    """
+    Base class for sinks; subclasses implement :meth:`write_event` (and usually
+    ``flush``/``close``).
+
+    ``close()`` is idempotent: ``logging.config.dictConfig`` closes every existing
+    handler on reconfiguration and Django configures logging twice.
+    """
+
+    def __init__(self, level: int | str = logging.NOTSET) -> None:
+        super().__init__(level)
+        self._failure_callback: FailedEventsCallback | None = None
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self.lost_events = 0
+
+    def write_event(self, evt: Event[Any]) -> None:
+        """
+        Store one event (or accept it into a batch); raise on failure.
+        """
+        raise NotImplementedError
+
+    def set_failure_callback(self, callback: FailedEventsCallback | None) -> None:
+        """
+        Called by the bus at subscription: where to hand back events this sink failed to store.
+        """
+        self._failure_callback = callback
+
+    def _report_failed(self, events: Sequence[Event[Any]], exc: BaseException) -> None:
+        """
+        Hand events this sink could not store back to the bus, or report them as lost.
+        """
+        if not events:
+            return
+        callback = self._failure_callback
+        if callback is not None:
+            try:
+                callback(events, exc)
+                return
+            except Exception:  # pragma: no cover - the bus's callback never raises
+                _log.exception("failure callback of %s raised", self.name or type(self).__name__)
+        self.lost_events += len(events)
+        _log.error(
+            "%s could not store %d event(s) and has no bus to spill them to: %s",
+            self.name or type(self).__name__,
+            len(events),
+            exc,
+        )
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """
+        Store a record from an ordinary logger as an event.
+        """
+        try:
+            self.write_event(record_to_event(record))
+        except Exception:
+            self.handleError(record)
+
+    @property
+    def closed(self) -> bool:
+        """
+        True once :meth:`close` ran.
+        """
+        return self._closed
+
+    def close(self) -> None:
+        """
+        Release resources once; later calls do nothing.
+        """
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            self._close()
+        finally:
+            super().close()
+
+    def _close(self) -> None:
+        """
+        Subclass hook: write what is pending and release resources (runs once).
+        """
+        self.flush()

@@ -1,0 +1,82 @@
+"""
+Small helpers shared by the tests (not fixtures: plain classes and functions).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from audit_logging.events import Event
+
+
+class FakeClock:
+    """
+    A monotonic clock the test moves by hand.
+    """
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Recorder:
+    """
+    A thread-safe handler that records the events it receives.
+    """
+
+    def __init__(self, name: str = "recorder") -> None:
+        self.name = name
+        self.events: list[Event[Any]] = []
+        self.threads: list[int] = []
+        self._lock = threading.Lock()
+        self._waiters: list[tuple[int, threading.Event]] = []
+
+    def __call__(self, evt: Event[Any]) -> None:
+        with self._lock:
+            self.events.append(evt)
+            self.threads.append(threading.get_ident())
+            n = len(self.events)
+            for count, ready in self._waiters:
+                if n >= count:
+                    ready.set()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> bool:
+        """
+        Block until at least ``count`` events arrived (or the timeout passed).
+        """
+        ready = threading.Event()
+        with self._lock:
+            if len(self.events) >= count:
+                return True
+            self._waiters.append((count, ready))
+        return ready.wait(timeout)
+
+    @property
+    def ids(self) -> list[str]:
+        return [e.id for e in self.events]
+
+    def of_type(self, event_type: str) -> list[Event[Any]]:
+        return [e for e in self.events if e.type == event_type]
+
+
+class Errors:
+    """
+    An ``error_func`` that records what it is told.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[BaseException, Event[Any] | None]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, exc: BaseException, evt: Event[Any] | None) -> None:
+        with self._lock:
+            self.calls.append((exc, evt))
+
+    def of(self, kind: type[BaseException]) -> list[BaseException]:
+        return [exc for exc, _ in self.calls if isinstance(exc, kind)]
