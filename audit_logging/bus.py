@@ -56,7 +56,7 @@ from audit_logging._history import History
 from audit_logging._reporting import DropCounter, ErrorReporter
 from audit_logging._resilience import CircuitBreaker, CircuitState, TokenBucket
 from audit_logging._types import BusMetrics, SpillHandler
-from audit_logging.access import check_history_access
+from audit_logging.access import check_history_access, current_access_context
 from audit_logging.bus_config import BusConfig
 from audit_logging.events import EVENT_ANY, Event, new_event
 from audit_logging.exceptions import (
@@ -596,7 +596,8 @@ class Bus:
         Raises:
             AccessDeniedError: access control refused ``ctx``.
         """
-        role = ctx.get("role") if isinstance(ctx, Mapping) else None
+        effective = ctx if ctx is not None else current_access_context()
+        role = effective.get("role") if isinstance(effective, Mapping) else None
         try:
             self._access_control(ctx)
         except AccessDeniedError:

@@ -161,7 +161,8 @@ class _Decisions(dict[str, "Sanitizer | None"]):
 
     A dict subclass so that a known key costs one C-level look-up on the hot
     path; ``__missing__`` decides new keys. Capped, as keys may come from
-    untrusted input.
+    untrusted input. Registration replaces the process-wide instance whole, so
+    a reader never mixes a stale decision with a new registry and needs no lock.
     """
 
     __slots__ = ("extra", "registered")

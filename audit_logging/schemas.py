@@ -16,7 +16,7 @@ instead of being found, months later, in the trail. Rules:
 - a ``None`` payload passes only a schema with no required fields; any other kind of
   payload is refused;
 - an encrypted payload (a mapping holding :data:`ENCRYPTED_MARKER`, as produced by
-  :func:`audit_logging.security.encrypt_event`) is not checked again: the plaintext was
+  :func:`audit_logging.crypto.encrypt_event`) is not checked again: the plaintext was
   validated before it was encrypted, and the envelope cannot be read here.
 
 Every predefined :class:`~audit_logging.events.EventType` has its schema (exactly the
