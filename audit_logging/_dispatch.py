@@ -182,9 +182,15 @@ class WorkerPool:
     the bus's ``atexit`` hook drains (or spills) what is still queued first.
     """
 
-    def __init__(self, size: int, deliver: Callable[[Subscription, Any], None]) -> None:
+    def __init__(
+        self,
+        size: int,
+        deliver: Callable[[Subscription, Any], None],
+        after_batch: Callable[[Subscription], None] | None = None,
+    ) -> None:
         self._size = size
         self._deliver = deliver
+        self._after_batch = after_batch
         self._ready: collections.deque[Subscription] = collections.deque()
         self._cond = threading.Condition(threading.Lock())
         self._threads: list[threading.Thread] = []
@@ -238,6 +244,8 @@ class WorkerPool:
                 except IndexError:
                     break
                 deliver(sub, item)
+        if self._after_batch is not None:
+            self._after_batch(sub)
         sub.scheduled = False
         if queue:
             self.schedule(sub)

@@ -108,6 +108,7 @@ class Bus:
         self._metrics: BusMetrics = cfg.metrics or NopMetrics()
         self._metric_spilled = getattr(self._metrics, "event_spilled", None)
         self._metric_depth = getattr(self._metrics, "queue_depth", None)
+        self._metric_delivered = getattr(self._metrics, "event_delivered", None)
         self._history = History(cfg.history_cap, cfg.max_memory_mb * 1024 * 1024)
         self._reporter = ErrorReporter(cfg.error_func)
         self._drops = DropCounter()
@@ -138,7 +139,7 @@ class Bus:
         self._subs_lock = threading.Lock()
         self._started_event_sent = False
         self._async = cfg.asynchronous
-        self._pool = WorkerPool(cfg.worker_count, self._deliver_item)
+        self._pool = WorkerPool(cfg.worker_count, self._deliver_item, self._after_batch)
         self._active: list[None] = []
         self._closing = False
         self._closed = False
@@ -425,6 +426,13 @@ class Bus:
                 worst = outcome
         return worst, error
 
+    def _after_batch(self, sub: Subscription) -> None:
+        """
+        Worker hook after each batch: report the subscription's backlog depth.
+        """
+        if self._metric_depth is not None:
+            self._metric_depth(sub.name, len(sub.queue))
+
     def _deliver_item(self, sub: Subscription, item: Any) -> None:
         """
         Worker entry point: deliver one backlog item (an event or a flush marker).
@@ -458,6 +466,8 @@ class Bus:
         if not breaker.is_closed or breaker.consecutive_failures:
             breaker.record_success()
         sub.delivered += 1
+        if self._metric_delivered is not None:
+            self._metric_delivered(evt.type)
         return Delivery.DELIVERED
 
     # -- spill and drops -------------------------------------------------------------

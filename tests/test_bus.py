@@ -593,3 +593,31 @@ def test_metrics_per_registry_and_drop_reasons():
     finally:
         for b in (b1, b2, b3):
             b.close()
+
+
+def test_prometheus_counts_delivered_spilled_and_queue_depth(tmp_path):
+    """The bus reports deliveries, spills with their reason and the backlog depth."""
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    bus = Bus(
+        metrics_registry=registry,
+        lifecycle_events=False,
+        buffer_size=1,
+        worker_count=1,
+        spillover_dir=tmp_path / "s",
+    )
+    release = threading.Event()
+    bus.subscribe(EVENT_ANY, lambda e: release.wait(10), name="slow")
+    outcomes = [bus.publish(login()) for _ in range(10)]
+    release.set()
+    bus.close()
+    spilled = outcomes.count(Delivery.SPILLED)
+    assert spilled >= 1
+    labels = {"event_type": "auth_login", "reason": "queue_full"}
+    assert registry.get_sample_value("audit_events_spilled_total", labels) == spilled
+    delivered = registry.get_sample_value(
+        "audit_events_delivered_total", {"event_type": "auth_login"}
+    )
+    assert delivered == 10 - spilled
+    assert registry.get_sample_value("audit_queue_depth", {"subscription": "slow"}) == 0
