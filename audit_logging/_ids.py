@@ -72,6 +72,12 @@ def uuid7_str(now_ns: int | None = None) -> str:
     """
     global _last
     candidate = str(uuid_utils.uuid7()) if now_ns is None else _from_time(now_ns)
+    if candidate > _last:
+        # Lock-free fast path: uuid-utils is itself monotonic within the process,
+        # so a racing thread can only leave ``_last`` a little behind, never let a
+        # smaller id through the check below once the clock has moved back.
+        _last = candidate
+        return candidate
     with _lock:
         if candidate <= _last:
             candidate = _successor(_last)

@@ -101,6 +101,9 @@ class EventType(enum.StrEnum):
     LOG_ASSERTION_FAILED = "log_assertion_failed"
 
 
+_object_setattr = object.__setattr__
+
+
 def _now() -> _dt.datetime:
     return _dt.datetime.now(_UTC)
 
@@ -112,14 +115,15 @@ def current_span_context() -> SpanContext:
     return _trace.get_current_span().get_span_context()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, init=False)
 class Event(Generic[P]):
     """
     One audit event [Go: Event, BasicEvent, BasicEventT[T]].
 
     Immutable, so one instance can be handed to many handlers and kept in history
     without copies. ``payload`` is a dict for the untyped factories and a frozen
-    dataclass for the ``*_t`` ones.
+    dataclass for the ``*_t`` ones. ``id`` and ``time`` default to a new UUIDv7 and
+    the current UTC time.
     """
 
     type: str
@@ -129,6 +133,27 @@ class Event(Generic[P]):
     id: str = dataclasses.field(default_factory=uuid7_str)
     time: _dt.datetime = dataclasses.field(default_factory=_now)
     span_context: SpanContext = INVALID_SPAN_CONTEXT
+
+    def __init__(  # noqa: PLR0917 - the dataclass field order is the API
+        self,
+        type: str,
+        source: str = "",
+        payload: P | None = None,
+        context_id: str = "",
+        id: str | None = None,
+        time: _dt.datetime | None = None,
+        span_context: SpanContext = INVALID_SPAN_CONTEXT,
+    ) -> None:
+        # Hand-written: the generated frozen __init__ looks up object.__setattr__
+        # per field and costs about twice as much, on every event built.
+        setattr_ = _object_setattr
+        setattr_(self, "type", type)
+        setattr_(self, "source", source)
+        setattr_(self, "payload", payload)
+        setattr_(self, "context_id", context_id)
+        setattr_(self, "id", uuid7_str() if id is None else id)
+        setattr_(self, "time", _dt.datetime.now(_UTC) if time is None else time)
+        setattr_(self, "span_context", span_context)
 
     @property
     def typed_payload(self) -> P:
@@ -160,7 +185,7 @@ class Event(Generic[P]):
 
     def _canonical(self) -> dict[str, Any]:
         sc = self.span_context
-        valid = sc.is_valid
+        valid = sc is not INVALID_SPAN_CONTEXT and sc.is_valid
         return {
             "id": self.id,
             "type": self.type,
