@@ -108,7 +108,12 @@ from audit_logging.schemas import EventSchema, register_schema
 from audit_logging.spillover import SpillError, SpillFullError
 
 if TYPE_CHECKING:
-    from audit_logging.sinks.database import DatabaseHandler, setup_database
+    from audit_logging.sinks.database import (
+        DatabaseHandler,
+        DatabaseSinkError,
+        DatabaseUnavailableError,
+        setup_database,
+    )
     from audit_logging.sinks.file import RotatingJSONFileHandler
 
 __version__ = "0.1.0"
@@ -116,6 +121,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "RotatingJSONFileHandler": "audit_logging.sinks.file",
     "DatabaseHandler": "audit_logging.sinks.database",
+    "DatabaseSinkError": "audit_logging.sinks.database",
+    "DatabaseUnavailableError": "audit_logging.sinks.database",
     "setup_database": "audit_logging.sinks.database",
 }
 
@@ -146,6 +153,8 @@ __all__ = [
     "BusMetrics",
     "CircuitOpenError",
     "DatabaseHandler",
+    "DatabaseSinkError",
+    "DatabaseUnavailableError",
     "DecryptionError",
     "Delivery",
     "Event",

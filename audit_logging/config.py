@@ -39,6 +39,8 @@ class LogConfig:
         flush_interval: seconds between database writes of a partial batch.
         retry_count: database retries before the batch is handed back for spilling.
         retry_delay: first retry delay (doubles each retry).
+        dead_letter_dir: where the database sink writes rows it can never store
+            (too large, too long); None = they are only reported and counted.
     """
 
     file_path: str | None = None
@@ -50,6 +52,7 @@ class LogConfig:
     flush_interval: float = 5.0
     retry_count: int = 3
     retry_delay: float = 0.5
+    dead_letter_dir: str | None = None
 
 
 def setup_logging(bus: Bus, db: Any = None, **fields: Any) -> list[Callable[[], None]]:
@@ -86,6 +89,7 @@ def setup_logging(bus: Bus, db: Any = None, **fields: Any) -> list[Callable[[], 
             flush_interval=cfg.flush_interval,
             retry_count=cfg.retry_count,
             retry_delay=cfg.retry_delay,
+            dead_letter_dir=cfg.dead_letter_dir,
         )
         closers.append(_closer(bus, db_sink, "database"))
     return closers
