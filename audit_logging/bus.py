@@ -22,8 +22,8 @@ publishes, with source ``audit_logging.bus``:
 =========================  ============================================================
 type                       payload
 =========================  ============================================================
-``audit_bus_started``      buffer_size, worker_count, asynchronous, spill (on first
-                           subscription, so sinks see it)
+``audit_bus_started``      buffer_size, worker_count, asynchronous, spill (just before
+                           the first event, so every sink subscribed by then sees it)
 ``audit_bus_stopped``      published, delivered, spilled, dropped (by reason)
 ``audit_config_changed``   setting, old, new (``set_sample_rate``, ``set_history_cap``)
 ``audit_circuit_opened``   subscription, failures
@@ -138,6 +138,7 @@ class Bus:
         self._by_type: dict[str, tuple[Subscription, ...]] = {}
         self._subs_lock = threading.Lock()
         self._started_event_sent = False
+        self._started_pending = False
         self._async = cfg.asynchronous
         self._pool = WorkerPool(cfg.worker_count, self._deliver_item, self._after_batch)
         self._active: list[None] = []
@@ -253,22 +254,32 @@ class Bus:
                 set_callback(functools.partial(self._on_sink_failed, sub))
             self._subs = (*self._subs, sub)
             self._by_type = {}
-            send_started = not internal and not self._started_event_sent
-            self._started_event_sent = self._started_event_sent or send_started
+            if not internal and not self._started_event_sent:
+                self._started_pending = True
         if self._async:
             self._pool.start()
         self._maint.start()
-        if send_started:
-            self._lifecycle(
-                "audit_bus_started",
-                {
-                    "buffer_size": self._config.buffer_size,
-                    "worker_count": self._config.worker_count,
-                    "asynchronous": self._async,
-                    "spill": self._spill is not None,
-                },
-            )
         return sub
+
+    def _send_started(self) -> None:
+        """
+        Publish ``audit_bus_started`` once, just before the first event, so every
+        sink subscribed by then (not only the first) records the start.
+        """
+        with self._subs_lock:
+            if not self._started_pending:
+                return
+            self._started_pending = False
+            self._started_event_sent = True
+        self._lifecycle(
+            "audit_bus_started",
+            {
+                "buffer_size": self._config.buffer_size,
+                "worker_count": self._config.worker_count,
+                "asynchronous": self._async,
+                "spill": self._spill is not None,
+            },
+        )
 
     def _unsubscribe(self, sub: Subscription) -> None:
         with self._subs_lock:
@@ -326,6 +337,8 @@ class Bus:
         try:
             if self._closing:
                 return self._refuse_closed(evt)
+            if self._started_pending and not internal:
+                self._send_started()
             admitted = self._admit(evt, internal)
             if isinstance(admitted, Delivery):
                 return admitted, None
@@ -534,6 +547,8 @@ class Bus:
             self._lifecycle("audit_circuit_closed", {"subscription": name})
 
     def _lifecycle(self, event_type: str, payload: dict[str, Any]) -> None:
+        if self._started_pending and event_type != "audit_bus_started":
+            self._send_started()
         if self._config.lifecycle_events and not self._closing:
             self._publish(
                 new_event(event_type, LIFECYCLE_SOURCE, payload, context_id=""),
@@ -672,6 +687,7 @@ class Bus:
         with self._close_lock:
             if self._closed:
                 return
+            self._send_started()
             self._lifecycle("audit_bus_stopped", self._stop_counts())
             self._closing = True
             while self._active:  # publishers past the closed check finish first

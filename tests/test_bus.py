@@ -621,3 +621,15 @@ def test_prometheus_counts_delivered_spilled_and_queue_depth(tmp_path):
     )
     assert delivered == 10 - spilled
     assert registry.get_sample_value("audit_queue_depth", {"subscription": "slow"}) == 0
+
+
+def test_every_sink_subscribed_before_the_first_event_sees_the_start():
+    """audit_bus_started reaches all sinks subscribed before the first publish."""
+    first, second = Recorder("a"), Recorder("b")
+    with Bus(asynchronous=False) as bus:
+        bus.subscribe(EVENT_ANY, first)
+        bus.subscribe(EVENT_ANY, second)
+        bus.publish(login())
+    for rec in (first, second):
+        assert [e.type for e in rec.events][:2] == ["audit_bus_started", "auth_login"]
+        assert rec.events[-1].type == "audit_bus_stopped"
