@@ -1,0 +1,8 @@
+"""
+The commands of ``audit-logging``, one module each; :mod:`audit_logging.cli` parses
+the arguments and dispatches here. Private: the command line is the interface.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

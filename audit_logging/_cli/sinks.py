@@ -1,0 +1,68 @@
+"""
+Building the sinks the commands write to (``demo`` and ``replay-spill``), with the
+optional ones imported only when asked for and every failure a one-line error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import socket
+from typing import Any
+
+from audit_logging._cli.common import CLIError, safe_text
+from audit_logging.exceptions import MissingDependencyError
+
+__all__ = ["kafka_handler"]
+
+
+def kafka_handler(bootstrap: str, topic: str) -> Any:
+    """
+    A ``KafkaHandler`` for ``--kafka``/``--topic``.
+
+    Raises:
+        CLIError: the Kafka sink or its dependency is missing, or the producer
+            cannot be built.
+    """
+    try:
+        kafka_sink = importlib.import_module("audit_logging.sinks.kafka")
+    except MissingDependencyError as exc:
+        raise CLIError(f"--kafka: {exc}") from None
+    except ImportError as exc:
+        if exc.name == "audit_logging.sinks.kafka":
+            raise CLIError(
+                "--kafka: the Kafka sink (audit_logging.sinks.kafka) is not available in this "
+                "version of audit_logging"
+            ) from None
+        raise CLIError(f"--kafka: {MissingDependencyError('kafka-python', 'kafka')}") from None
+    _check_reachable(bootstrap)
+    try:
+        return kafka_sink.KafkaHandler(bootstrap, topic)
+    except Exception as exc:
+        raise CLIError(
+            f"--kafka: cannot connect to {safe_text(bootstrap, 200)}: "
+            f"{type(exc).__name__}: {safe_text(exc, 200)}"
+        ) from None
+
+
+def _check_reachable(bootstrap: str, timeout: float = 3.0) -> None:
+    """
+    Fail fast when no bootstrap server accepts a TCP connection.
+
+    The Kafka sink treats a missing broker as an outage (retries, then spills), which
+    is right for an application and wrong for a demo: the user typed a wrong address.
+
+    Raises:
+        CLIError: no ``host:port`` in ``bootstrap`` is reachable within ``timeout`` s.
+    """
+    last = "no host:port given"
+    for server in (s.strip() for s in bootstrap.split(",")):
+        host, sep, port = server.rpartition(":")
+        if not sep or not port.isdigit():
+            last = f"{safe_text(server, 100)!r} is not host:port"
+            continue
+        try:
+            socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout).close()
+            return
+        except OSError as exc:
+            last = f"{safe_text(server, 100)}: {safe_text(exc.strerror or exc, 100)}"
+    raise CLIError(f"--kafka: no Kafka broker reachable ({last})")
