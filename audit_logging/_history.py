@@ -29,6 +29,49 @@ _OBJECT_OVERHEAD = 56
 _MAX_WALK = 10_000
 
 
+_SCALARS = (int, float, bool, type(None))
+_FAST_DEPTH = 8
+
+
+def _fast_size(obj: Any, depth: int) -> int:
+    """
+    Size of plain JSON-like data (str keys, str/number/None leaves, dicts and lists);
+    -1 when something else (or deep nesting) needs the careful walk.
+    """
+    kind = type(obj)
+    if kind is str:
+        return _OBJECT_OVERHEAD + len(obj)
+    if kind in _SCALARS:
+        return _OBJECT_OVERHEAD
+    if depth >= _FAST_DEPTH:
+        return -1
+    if kind is dict:
+        size = _OBJECT_OVERHEAD * 2 + 16 * len(obj)
+        for key, value in obj.items():
+            vkind = type(value)
+            if type(key) is not str:
+                return -1
+            if vkind is str:
+                size += _OBJECT_OVERHEAD * 2 + len(key) + len(value)
+            elif vkind in _SCALARS:
+                size += _OBJECT_OVERHEAD * 2 + len(key)
+            else:
+                inner = _fast_size(value, depth + 1)
+                if inner < 0:
+                    return -1
+                size += _OBJECT_OVERHEAD + len(key) + inner
+        return size
+    if kind is list:
+        size = _OBJECT_OVERHEAD + 8 * len(obj)
+        for value in obj:
+            inner = _fast_size(value, depth + 1)
+            if inner < 0:
+                return -1
+            size += inner
+        return size
+    return -1
+
+
 def estimate_size(evt: Event[Any]) -> int:
     """
     Estimated bytes an event holds in memory (strings by length, containers walked).
@@ -37,18 +80,17 @@ def estimate_size(evt: Event[Any]) -> int:
     payload = evt.payload
     if payload is None:
         return size
-    if type(payload) is dict:
-        flat = _OBJECT_OVERHEAD * 2 + 16 * len(payload)
-        for key, value in payload.items():
-            kind = type(value)
-            if kind is str:
-                flat += _OBJECT_OVERHEAD * 2 + len(key) + len(value)
-            elif kind is int or kind is bool or kind is float or value is None:
-                flat += _OBJECT_OVERHEAD * 2 + len(key)
-            else:
-                break
-        else:
-            return size + flat
+    fast = _fast_size(payload, 0)
+    if fast >= 0:
+        return size + fast
+    return size + _walk_size(payload)
+
+
+def _walk_size(payload: Any) -> int:
+    """
+    The careful walk: any object, cycles and depth bounded by the visit budget.
+    """
+    size = 0
     stack: list[Any] = [payload]
     seen = 0
     while stack and seen < _MAX_WALK:
