@@ -106,6 +106,7 @@ from audit_logging.payloads import (
 from audit_logging.sanitize import register_sanitizer, sanitize_payload
 from audit_logging.schemas import EventSchema, register_schema
 from audit_logging.spillover import SpillError, SpillFullError
+from audit_logging.stdlib import AuditHandler, Logger
 
 if TYPE_CHECKING:
     from audit_logging.sinks.database import (
@@ -146,6 +147,7 @@ __all__ = [
     "AccessControlFunc",
     "AccessDeniedError",
     "AuditError",
+    "AuditHandler",
     "AuthRegisterPayload",
     "Bus",
     "BusClosedError",
@@ -165,6 +167,7 @@ __all__ = [
     "Handler",
     "LogConfig",
     "LogPayload",
+    "Logger",
     "MissingDependencyError",
     "NopMetrics",
     "PrometheusMetrics",

@@ -13,30 +13,52 @@ Record -> event mapping (the whole record is read in the thread that logged it):
   WARNING -> ``log_warning``, ERROR -> ``log_error``, CRITICAL -> ``log_fatal``
   (levels in between round down); the payload is ``{"message", "fields"}`` plus
   ``"error"`` for ``log_error`` (from ``exc_info`` as ``"Type: message"`` or
-  ``extra={"error": ...}``);
+  ``extra={"error": ...}``; also on ``log_fatal`` when there is one), the text
+  masked for secrets; a traceback (never
+  locals) only when asked for;
 - every other ``extra`` key becomes a ``fields`` entry with a string value (the Go
-  ``map[string]string``); the source is the logger name; the context id comes from
-  ``extra={"context_id": ...}`` or the bound one; the span from the current
-  OpenTelemetry span or the ``otelTraceID``/``otelSpanID`` attributes that
-  opentelemetry-instrumentation-logging sets.
+  ``map[string]string``; a request object such as Django's ``HttpRequest`` becomes
+  ``"METHOD /path"``, never its cookies or headers); the source is the logger
+  name; the context id comes from ``extra={"context_id": ...}`` or the bound
+  one; the span from the ``otelTraceID``/``otelSpanID`` attributes that
+  opentelemetry-instrumentation-logging sets, else the current span.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
+import sys
+import traceback as _traceback
+from itertools import islice as _islice
 from typing import Any
 
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from audit_logging._encoding import _safe_str
-from audit_logging.events import Event, EventType, current_span_context, new_event
+from audit_logging._ids import uuid7_str
+from audit_logging._textmask import mask_secrets_in_text
+from audit_logging.context import get_context_id
+from audit_logging.events import Event, EventType, current_span_context
 
-__all__ = ["LEVEL_TYPES", "event_to_record", "record_to_event"]
+__all__ = [
+    "LEVEL_TYPES",
+    "event_dict_to_event",
+    "event_to_record",
+    "exception_text",
+    "field_text",
+    "level_event_type",
+    "record_to_event",
+    "traceback_text",
+]
+
+_UTC = _dt.UTC
 
 _STANDARD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
     | {"message", "asctime", "taskName"}
 )
+_N_STANDARD = len(logging.LogRecord("", 0, "", 0, "", None, None).__dict__)
 _SPECIAL_EXTRA = frozenset(
     {
         "audit_event",
@@ -80,6 +102,8 @@ def level_event_type(levelno: int) -> str:
 
 def _span_from_record(record: logging.LogRecord) -> SpanContext | None:
     trace_hex = getattr(record, "otelTraceID", None)
+    if trace_hex is None:
+        return None
     span_hex = getattr(record, "otelSpanID", None)
     if not isinstance(trace_hex, str) or not isinstance(span_hex, str):
         return None
@@ -87,55 +111,270 @@ def _span_from_record(record: logging.LogRecord) -> SpanContext | None:
         trace_id, span_id = int(trace_hex, 16), int(span_hex, 16)
     except ValueError:
         return None
-    if not trace_id or not span_id:
+    if not trace_id or not span_id or trace_id >> 128 or span_id >> 64:
         return None
     return SpanContext(
         trace_id, span_id, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)
     )
 
 
+def exception_text(exc: BaseException) -> str:
+    """
+    ``"Type: message"`` for an exception, with secrets in the message masked.
+
+    Exception messages routinely carry DSNs, SQL literals and tokens (S20), so
+    only the type and the masked message are kept; never the locals.
+    """
+    return mask_secrets_in_text(f"{type(exc).__name__}: {_safe_str(exc)}")
+
+
+def traceback_text(exc: BaseException) -> str:
+    """
+    The formatted traceback of ``exc`` (no locals), with secrets masked.
+    """
+    try:
+        text = "".join(_traceback.format_exception(exc))
+    except Exception:  # pragma: no cover - formatting a broken exception
+        text = exception_text(exc)
+    return mask_secrets_in_text(_safe_str(text))
+
+
 def _error_text(record: logging.LogRecord) -> str:
     exc = record.exc_info[1] if record.exc_info else None
     if exc is not None:
-        return f"{type(exc).__name__}: {_safe_str(exc)}"
+        return exception_text(exc)
     err = getattr(record, "error", None)
     if err is None:
         return ""
     if isinstance(err, BaseException):
-        return f"{type(err).__name__}: {_safe_str(err)}"
-    return _safe_str(err)
+        return exception_text(err)
+    return mask_secrets_in_text(_safe_str(err))
 
 
-def record_to_event(record: logging.LogRecord, source: str | None = None) -> Event[Any]:
+def _is_request(value: object) -> bool:
+    return (
+        not isinstance(value, str | int | float | bool)
+        and isinstance(getattr(value, "method", None), str)
+        and isinstance(getattr(value, "path", None), str)
+    )
+
+
+def field_text(value: object) -> str:
+    """
+    A ``fields`` value as a string (the Go ``map[string]string``).
+
+    An HTTP request object (Django's ``HttpRequest`` in ``django.request``
+    records, or anything with string ``method`` and ``path``) becomes
+    ``"METHOD /path"`` only: its ``str()`` would show the query string, and its
+    other attributes hold cookies and ``Authorization`` headers.
+    """
+    if isinstance(value, str):
+        return value if value.isascii() else _safe_str(value)
+    kind = type(value)
+    if kind is int or kind is float or kind is bool:
+        return str(value)
+    if _is_request(value):
+        return f"{_safe_str(getattr(value, 'method', ''))} {_safe_str(getattr(value, 'path', ''))}"
+    return _safe_str(value)
+
+
+def _extra_keys(record: logging.LogRecord) -> set[str]:
+    """
+    The non-standard attributes of ``record`` (``extra`` keys and the like).
+
+    ``LogRecord.__init__`` sets the standard attributes first (``name`` first)
+    and ``makeRecord`` adds ``extra`` after them, so only the tail of
+    ``__dict__`` needs a look; a record built any other way gets the full scan.
+    """
+    data = record.__dict__
+    if len(data) <= _N_STANDARD:
+        return set()
+    if next(iter(data)) != "name":
+        return data.keys() - _STANDARD_ATTRS
+    return {key for key in _islice(data, _N_STANDARD, None) if key not in _STANDARD_ATTRS}
+
+
+def record_to_event(
+    record: logging.LogRecord,
+    source: str | None = None,
+    *,
+    include_traceback: bool = False,
+) -> Event[Any]:
     """
     Build the event a record stands for (see the module docstring for the mapping).
+
+    Args:
+        record: the record, read in full in the calling thread.
+        source: the event source; ``None`` = the logger name.
+        include_traceback: add a masked ``traceback`` (no locals) to ``log_error``
+            and ``log_fatal`` payloads of records with ``exc_info``.
     """
-    evt = getattr(record, "audit_event", None)
-    if isinstance(evt, Event):
-        return evt
-    context_id = getattr(record, "context_id", None)
+    extra = _extra_keys(record)
+    if extra:
+        evt = getattr(record, "audit_event", None)
+        if isinstance(evt, Event):
+            return evt
+    context_id = getattr(record, "context_id", None) if extra else None
     if not isinstance(context_id, str):
-        context_id = None
-    span = _span_from_record(record)
+        context_id = get_context_id()
+    span = _span_from_record(record) if extra else None
     if span is None:
-        current = current_span_context()
-        span = current if current.is_valid else None
+        span = current_span_context()
     src = record.name if source is None else source
-    event_type = getattr(record, "event_type", None)
+    created = _dt.datetime.fromtimestamp(record.created, _UTC)
+    event_type = getattr(record, "event_type", None) if extra else None
     if isinstance(event_type, str) and event_type:
         domain_payload = getattr(record, "payload", None)
-        return new_event(event_type, src, domain_payload, context_id=context_id, span_context=span)
+        return Event(event_type, src, domain_payload, context_id, uuid7_str(), created, span)
     event_type = level_event_type(record.levelno)
-    skip = {"error"} if event_type == EventType.LOG_ERROR else set()
-    fields = {
-        key: _safe_str(value)
-        for key, value in record.__dict__.items()
-        if key not in _STANDARD_ATTRS and key not in _SPECIAL_EXTRA and key not in skip
+    is_error = event_type == EventType.LOG_ERROR
+    error = _error_text(record) if is_error or event_type == EventType.LOG_FATAL else ""
+    fields: dict[str, str] = {}
+    if extra:
+        extra -= _SPECIAL_EXTRA
+        if error or is_error:
+            extra.discard("error")
+        data = record.__dict__
+        for key in extra:
+            fields[key] = field_text(data[key])
+    message = record.getMessage()
+    if type(message) is not str or not message.isascii():
+        message = _safe_str(message)
+    payload: dict[str, Any] = {"message": message, "fields": fields}
+    if error or is_error:
+        payload["error"] = error
+    if include_traceback and record.exc_info and record.exc_info[1] is not None:
+        payload["traceback"] = traceback_text(record.exc_info[1])
+    return Event(event_type, src, payload, context_id, uuid7_str(), created, span)
+
+
+_METHOD_TYPES: dict[str, str] = {
+    "debug": EventType.LOG_DEBUG,
+    "info": EventType.LOG_INFO,
+    "msg": EventType.LOG_INFO,
+    "log": EventType.LOG_INFO,
+    "warning": EventType.LOG_WARNING,
+    "warn": EventType.LOG_WARNING,
+    "error": EventType.LOG_ERROR,
+    "exception": EventType.LOG_ERROR,
+    "critical": EventType.LOG_FATAL,
+    "fatal": EventType.LOG_FATAL,
+}
+"""structlog method (or level) names to log event types."""
+
+_DICT_META = frozenset(
+    {
+        "event",
+        "event_type",
+        "payload",
+        "level",
+        "timestamp",
+        "logger",
+        "logger_name",
+        "context_id",
+        "request_id",
+        "exc_info",
+        "exception",
+        "stack",
+        "stack_info",
+        "_record",
+        "_from_structlog",
     }
-    payload: dict[str, Any] = {"message": _safe_str(record.getMessage()), "fields": fields}
-    if event_type == EventType.LOG_ERROR:
-        payload["error"] = _error_text(record)
-    return new_event(event_type, src, payload, context_id=context_id, span_context=span)
+)
+"""Event-dict keys that are structlog metadata or mapped specially, never ``fields``."""
+
+
+def _exception_entry_text(entry: Any) -> str:
+    """
+    ``"Type: message"`` from one ``dict_tracebacks`` entry, ignoring its frames and locals.
+    """
+    exc_type = entry.get("exc_type", "") if isinstance(entry, dict) else ""
+    exc_value = entry.get("exc_value", "") if isinstance(entry, dict) else ""
+    return mask_secrets_in_text(f"{_safe_str(exc_type)}: {_safe_str(exc_value)}")
+
+
+def _dict_error(event_dict: dict[str, Any], exc: BaseException | None) -> str:
+    if exc is None:
+        exc_info = event_dict.get("exc_info")
+        if isinstance(exc_info, BaseException):
+            exc = exc_info
+        elif isinstance(exc_info, tuple) and len(exc_info) == 3:
+            exc = exc_info[1] if isinstance(exc_info[1], BaseException) else None
+        elif exc_info is True:
+            exc = sys.exc_info()[1]
+    if exc is not None:
+        return exception_text(exc)
+    rendered = event_dict.get("exception")
+    if isinstance(rendered, str) and rendered.strip():
+        # format_exc_info's text: the last line is "Type: message"; frames are dropped.
+        return mask_secrets_in_text(_safe_str(rendered.strip().splitlines()[-1]))
+    if isinstance(rendered, list) and rendered:
+        # dict_tracebacks: a list of {"exc_type", "exc_value", "frames": [... locals ...]}.
+        return _exception_entry_text(rendered[-1])
+    err = event_dict.get("error")
+    if isinstance(err, BaseException):
+        return exception_text(err)
+    return "" if err is None else mask_secrets_in_text(_safe_str(err))
+
+
+def event_dict_to_event(
+    event_dict: dict[str, Any],
+    method_name: str,
+    source: str,
+    *,
+    exc: BaseException | None = None,
+    context_id: str | None = None,
+    include_traceback: bool = False,
+    log_type: str | None = None,
+) -> Event[Any]:
+    """
+    Build the event for a structlog event dict.
+
+    ``event_type`` in the dict makes a domain event whose payload is
+    ``event_dict["payload"]`` or else the keys that are not structlog metadata;
+    otherwise ``method_name`` picks the log event, ``event`` is the message, the
+    other keys become string ``fields`` and ``exc_info``/``exception`` (text or
+    ``dict_tracebacks`` entries) become ``error`` as ``"Type: message"`` only:
+    frames and their locals never reach the event. The context id is the dict's
+    ``context_id`` or ``request_id``, else ``context_id``, else the bound one.
+    ``log_type`` overrides the type picked from ``method_name`` (a stdlib record's
+    level number is more precise than its level name).
+    """
+    bound = event_dict.get("context_id")
+    if not isinstance(bound, str) or not bound:
+        bound = event_dict.get("request_id")
+    if isinstance(bound, str) and bound:
+        context_id = bound
+    if context_id is None:
+        context_id = get_context_id()
+    span = current_span_context()
+    now = _dt.datetime.now(_UTC)
+    event_type = event_dict.get("event_type")
+    if isinstance(event_type, str) and event_type:
+        if "payload" in event_dict:
+            payload: Any = event_dict["payload"]
+        else:
+            payload = {k: v for k, v in event_dict.items() if k not in _DICT_META}
+        return Event(event_type, source, payload, context_id, uuid7_str(), now, span)
+    if log_type is None:
+        log_type = _METHOD_TYPES.get(method_name.lower(), EventType.LOG_INFO)
+    is_error = log_type == EventType.LOG_ERROR
+    error = _dict_error(event_dict, exc) if is_error or log_type == EventType.LOG_FATAL else ""
+    fields = {
+        str(key): field_text(value)
+        for key, value in event_dict.items()
+        if key not in _DICT_META and not (key == "error" and (error or is_error))
+    }
+    message = event_dict.get("event", "")
+    log_payload: dict[str, Any] = {
+        "message": field_text(message) if message is not None else "",
+        "fields": fields,
+    }
+    if error or is_error:
+        log_payload["error"] = error
+    if include_traceback and exc is not None:
+        log_payload["traceback"] = traceback_text(exc)
+    return Event(log_type, source, log_payload, context_id, uuid7_str(), now, span)
 
 
 def event_to_record(evt: Event[Any]) -> logging.LogRecord:

@@ -26,6 +26,7 @@ CONTRACT = {
     "generate_aes_key", "encrypt_event", "decrypt_event", "AccessControlFunc",
     "check_history_access", "access_context", "Transport", "SpillHandler",
     "RotatingJSONFileHandler", "DatabaseHandler", "setup_database", "LogConfig", "setup_logging",
+    "AuditHandler", "Logger",
 }  # fmt: skip
 
 

@@ -1,0 +1,3 @@
+"""
+A minimal Django site wired to audit_logging through ``LOGGING`` and middleware.
+"""
