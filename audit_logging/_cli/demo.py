@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any
 from audit_logging import factories as f
 from audit_logging._cli.common import CLIError, make_console, safe_text
 from audit_logging._cli.sinks import kafka_handler
-from audit_logging._records import record_to_event
 from audit_logging.bus import Bus, Delivery
 from audit_logging.context import bind_context_id
 from audit_logging.events import EVENT_ANY, Event
 from audit_logging.exceptions import AuditError
+from audit_logging.stdlib import AuditHandler
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -75,22 +75,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topic", default="audit", help="Kafka topic (default: audit)")
 
 
-class _BusLogHandler(logging.Handler):
-    """
-    Routes stdlib log records into the bus (a stand-in for ``AuditHandler``).
-    """
-
-    def __init__(self, publish: Callable[[Event[Any]], Delivery]) -> None:
-        super().__init__()
-        self._publish = publish
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self._publish(record_to_event(record))
-        except Exception:
-            self.handleError(record)
-
-
 class _Tally:
     """
     Counts what the demo published, per type and per outcome.
@@ -109,8 +93,19 @@ class _Tally:
         self.total += 1
         return outcome
 
+    def logged(self, event_type: str) -> None:
+        """
+        Count an event that went through stdlib logging and the AuditHandler.
+        """
+        self.types[event_type] += 1
+        self.total += 1
 
-def _requests(publish: Callable[[Event[Any]], Delivery], log: logging.Logger) -> Iterator[str]:
+
+def _requests(
+    publish: Callable[[Event[Any]], Delivery],
+    log: logging.Logger,
+    logged: Callable[[str], None],
+) -> Iterator[str]:
     """
     Simulate requests forever; yields after each event, so the caller stops at exactly N.
 
@@ -139,6 +134,7 @@ def _requests(publish: Callable[[Event[Any]], Delivery], log: logging.Logger) ->
                         publish(f.new_auth_login(_SOURCE, user))
                     else:
                         log.warning("login failed", extra={"user": user, "attempt": "1"})
+                        logged("log_warning")
                         status = 401
                     yield ctx
                 elif kind == "work_item":
@@ -214,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         if engine is not None:
             engine.dispose()
         raise
-    handler: _BusLogHandler | None = None
+    handler: AuditHandler | None = None
     log = logging.getLogger(_LOGGER)
     finished = False
     try:
@@ -230,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
             bus.subscribe(EVENT_ANY, kafka, name="kafka")
         replayed = bus.recover_spillover()
         tally = _Tally(bus)
-        handler = _BusLogHandler(tally.publish)
+        handler = AuditHandler(bus)
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
@@ -278,7 +274,7 @@ def _simulate(console: Console, tally: _Tally, log: logging.Logger, total: int) 
     """
     Publish ``total`` events; returns the context id of the first (failed-login) request.
     """
-    steps = _requests(tally.publish, log)
+    steps = _requests(tally.publish, log, tally.logged)
     first = ""
     if total <= PROGRESS_THRESHOLD:
         for ctx in itertools.islice(steps, total):
