@@ -105,6 +105,7 @@ class Subscription:
         breaker: CircuitBreaker,
         *,
         internal: bool = False,
+        call: Callable[[Event[Any]], object] | None = None,
     ) -> None:
         self.name = name
         self.event_type = event_type
@@ -120,7 +121,7 @@ class Subscription:
         self.delivered = 0
         self.failed = 0
         self._bus = bus
-        self.call = self._make_call(handler)
+        self.call = self._make_call(handler) if call is None else call
 
     @staticmethod
     def _make_call(handler: Any) -> Callable[[Event[Any]], object]:

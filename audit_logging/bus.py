@@ -151,7 +151,15 @@ class Bus:
         self._transport = cfg.transport
         if self._transport is not None:
             self._transport.start()
-            self._add_subscription(EVENT_ANY, self._transport.send, _TRANSPORT_NAME, internal=True)
+            # The transport itself is the handler (so its flush, close and failure
+            # callback are found like a sink's); send() is what is called.
+            self._add_subscription(
+                EVENT_ANY,
+                self._transport,
+                _TRANSPORT_NAME,
+                internal=True,
+                call=self._transport.send,
+            )
         _registry.track(self)
 
     # -- configuration ---------------------------------------------------------------
@@ -226,7 +234,13 @@ class Bus:
         return self._add_subscription(event_type, handler, name, internal=False)
 
     def _add_subscription(
-        self, event_type: str, handler: Any, name: str | None, *, internal: bool
+        self,
+        event_type: str,
+        handler: Any,
+        name: str | None,
+        *,
+        internal: bool,
+        call: Callable[[Event[Any]], object] | None = None,
     ) -> Subscription:
         if self._closing:
             raise BusClosedError("cannot subscribe: the bus is closed")
@@ -248,7 +262,9 @@ class Bus:
                 clock=self._clock,
                 on_change=functools.partial(self._on_circuit_change, final),
             )
-            sub = Subscription(self, event_type, handler, final, breaker, internal=internal)
+            sub = Subscription(
+                self, event_type, handler, final, breaker, internal=internal, call=call
+            )
             set_callback = getattr(handler, "set_failure_callback", None)
             if callable(set_callback):
                 set_callback(functools.partial(self._on_sink_failed, sub))
@@ -731,8 +747,6 @@ class Bus:
     def _close_handlers(self) -> None:
         for sub in self._subs:
             close = getattr(sub.handler, "close", None)
-            if sub.name == _TRANSPORT_NAME and sub.internal and self._transport is not None:
-                close = self._transport.close
             if callable(close):
                 try:
                     close()

@@ -633,3 +633,40 @@ def test_every_sink_subscribed_before_the_first_event_sees_the_start():
     for rec in (first, second):
         assert [e.type for e in rec.events][:2] == ["audit_bus_started", "auth_login"]
         assert rec.events[-1].type == "audit_bus_stopped"
+
+
+def test_transport_gets_every_event_and_is_flushed_and_closed():
+    """A transport receives every accepted event; flush() and close() reach it."""
+
+    class Memory:
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+            self.calls: list[str] = []
+            self.callback: Any = None
+
+        def start(self) -> None:
+            self.calls.append("start")
+
+        def send(self, evt: Event[Any]) -> None:
+            self.sent.append(evt.id)
+
+        def flush(self) -> None:
+            self.calls.append("flush")
+
+        def close(self) -> None:
+            self.calls.append("close")
+
+        def set_failure_callback(self, cb: Any) -> None:
+            self.callback = cb
+
+    transport = Memory()
+    bus = Bus(transport=transport, lifecycle_events=False)
+    evt = login()
+    bus.publish(evt)
+    assert bus.flush(10)
+    assert transport.sent == [evt.id]
+    assert transport.callback is not None  # async failures can come back to the bus
+    bus.close()
+    assert transport.calls[0] == "start"
+    assert "flush" in transport.calls
+    assert transport.calls[-1] == "close"
