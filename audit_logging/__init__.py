@@ -116,6 +116,7 @@ if TYPE_CHECKING:
         setup_database,
     )
     from audit_logging.sinks.file import RotatingJSONFileHandler
+    from audit_logging.sinks.kafka import KafkaHandler, KafkaTransport
 
 __version__ = "0.1.0"
 
@@ -124,6 +125,8 @@ _LAZY = {
     "DatabaseHandler": "audit_logging.sinks.database",
     "DatabaseSinkError": "audit_logging.sinks.database",
     "DatabaseUnavailableError": "audit_logging.sinks.database",
+    "KafkaHandler": "audit_logging.sinks.kafka",
+    "KafkaTransport": "audit_logging.sinks.kafka",
     "setup_database": "audit_logging.sinks.database",
 }
 
@@ -165,6 +168,8 @@ __all__ = [
     "HTTPRequestPayload",
     "HTTPResponsePayload",
     "Handler",
+    "KafkaHandler",
+    "KafkaTransport",
     "LogConfig",
     "LogPayload",
     "Logger",
