@@ -20,6 +20,7 @@ import audit_logging
 from audit_logging import factories as f
 from audit_logging.events import new_event
 from audit_logging.spillover import SpillStore
+from tests.sinks.kafka_fixtures import MockBroker, mock_broker, unique_topic  # noqa: F401
 
 COMMANDS = ("demo", "query", "replay-spill", "tail", "stats")
 # Subprocesses import the package under test, whatever else is installed.
@@ -568,3 +569,23 @@ def test_demo_long_run_shows_progress(tmp_path: Path) -> None:
     (count,) = con.execute("SELECT count(*) FROM audit WHERE source LIKE 'demo.%'").fetchone()
     con.close()
     assert count == 10001
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(
+    "client", [["--kafka-api-version", "2.0"], ["--kafka-backend", "confluent"]]
+)
+def test_demo_sends_to_kafka(
+    tmp_path: Path,
+    mock_broker: MockBroker,  # noqa: F811 - the fixture imported above
+    client: list[str],
+) -> None:
+    """demo --kafka delivers every event to a real Kafka-protocol broker, with either client."""
+    topic = unique_topic("demo")
+    done = _cli(
+        tmp_path, "demo", "--events", "50", "--kafka", mock_broker.bootstrap, "--topic", topic,
+        *client,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    line = next(ln for ln in done.stdout.splitlines() if "delivered to kafka" in ln)
+    assert int(line.split()[-1]) >= 50

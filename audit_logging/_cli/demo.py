@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from audit_logging import factories as f
 from audit_logging._cli.common import CLIError, make_console, safe_text
-from audit_logging._cli.sinks import kafka_handler
+from audit_logging._cli.sinks import add_kafka_options, kafka_handler
 from audit_logging.bus import Bus, Delivery
 from audit_logging.context import bind_context_id
 from audit_logging.events import EVENT_ANY, Event
@@ -73,6 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--kafka", metavar="BOOTSTRAP", help="also send to Kafka (host:port,...)")
     parser.add_argument("--topic", default="audit", help="Kafka topic (default: audit)")
+    add_kafka_options(parser)
 
 
 class _Tally:
@@ -179,7 +180,11 @@ def run(args: argparse.Namespace) -> int:
     if args.events < 1:
         raise CLIError("--events must be >= 1")
     console = make_console()
-    kafka = kafka_handler(args.kafka, args.topic) if args.kafka else None
+    kafka = (
+        kafka_handler(args.kafka, args.topic, args.kafka_backend, args.kafka_api_version)
+        if args.kafka
+        else None
+    )
     problems: list[str] = []
 
     def on_error(exc: BaseException, evt: Event[Any] | None) -> None:

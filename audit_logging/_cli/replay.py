@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from audit_logging._cli.common import CLIError, make_console, safe_text
-from audit_logging._cli.sinks import kafka_handler
+from audit_logging._cli.sinks import add_kafka_options, kafka_handler
 from audit_logging.events import Event
 from audit_logging.exceptions import MissingDependencyError
 
@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--file", metavar="PATH", help="replay into this JSON-lines file")
     parser.add_argument("--kafka", metavar="BOOTSTRAP", help="replay into Kafka (host:port,...)")
     parser.add_argument("--topic", default="audit", help="Kafka topic (default: audit)")
+    add_kafka_options(parser)
     parser.add_argument(
         "--any-subscription",
         action="store_true",
@@ -94,7 +95,9 @@ def _targets(args: argparse.Namespace) -> list[_Target]:
             where = safe_text(db.engine.url.render_as_string(hide_password=True), 200)
             targets.append(_Target("database", where, db))
         if args.kafka:
-            handler = kafka_handler(args.kafka, args.topic)
+            handler = kafka_handler(
+                args.kafka, args.topic, args.kafka_backend, args.kafka_api_version
+            )
             targets.append(_Target("kafka", f"{safe_text(args.kafka)} topic {args.topic}", handler))
     except CLIError:
         _close(targets)

@@ -15,9 +15,40 @@ from audit_logging.exceptions import MissingDependencyError
 __all__ = ["kafka_handler"]
 
 
-def kafka_handler(bootstrap: str, topic: str) -> Any:
+def add_kafka_options(parser: Any) -> None:
     """
-    A ``KafkaHandler`` for ``--kafka``/``--topic``.
+    The options that choose the Kafka client (shared by ``demo`` and ``replay-spill``).
+    """
+    parser.add_argument(
+        "--kafka-backend",
+        choices=("kafka-python", "confluent"),
+        default="kafka-python",
+        help="Kafka client library (default: kafka-python)",
+    )
+    parser.add_argument(
+        "--kafka-api-version",
+        metavar="X.Y",
+        help="broker API version for kafka-python instead of probing (e.g. 2.0)",
+    )
+
+
+def _api_version(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        raise CLIError(f"--kafka-api-version: {safe_text(text, 40)!r} is not X.Y") from None
+
+
+def kafka_handler(
+    bootstrap: str,
+    topic: str,
+    backend: str = "kafka-python",
+    api_version: str | None = None,
+) -> Any:
+    """
+    A ``KafkaHandler`` for ``--kafka``/``--topic`` (and the client options).
 
     Raises:
         CLIError: the Kafka sink or its dependency is missing, or the producer
@@ -35,8 +66,12 @@ def kafka_handler(bootstrap: str, topic: str) -> Any:
             ) from None
         raise CLIError(f"--kafka: {MissingDependencyError('kafka-python', 'kafka')}") from None
     _check_reachable(bootstrap)
+    options: dict[str, Any] = {}
+    version = _api_version(api_version)
+    if version is not None and backend == "kafka-python":
+        options["api_version"] = version
     try:
-        return kafka_sink.KafkaHandler(bootstrap, topic)
+        return kafka_sink.KafkaHandler(bootstrap, topic, backend=backend, **options)
     except Exception as exc:
         raise CLIError(
             f"--kafka: cannot connect to {safe_text(bootstrap, 200)}: "
