@@ -55,20 +55,18 @@ import datetime as _dt
 import functools
 import logging
 import os
-import stat
 import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from audit_logging import _encoding
 from audit_logging.events import Event, format_time
 from audit_logging.exceptions import AuditError, MissingDependencyError
 from audit_logging.sinks._base import SinkHandler
+from audit_logging.sinks._deadletter import DeadLetterFile
 from audit_logging.sinks._watchdog import SocketWatchdog
 
 if TYPE_CHECKING:
@@ -202,22 +200,6 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _check_dir(path: Path) -> Path:
-    """
-    Create the dead-letter directory 0700, or refuse one that others could tamper with.
-    """
-    if not path.exists():
-        path.mkdir(mode=0o700, parents=True)
-    info = os.lstat(path)
-    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-        raise ValueError(f"dead_letter_dir {str(path)!r} is not a real directory")
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        raise ValueError(f"dead_letter_dir {str(path)!r} is owned by another user")
-    if info.st_mode & 0o022:
-        raise ValueError(f"dead_letter_dir {str(path)!r} is group- or world-writable")
-    return path
-
-
 class DatabaseHandler(SinkHandler):
     """
     Stores audit events in a SQL table in batches, idempotently (API §8).
@@ -305,10 +287,9 @@ class DatabaseHandler(SinkHandler):
         self._put_timeout = float(put_timeout)
         self._timeout = timeout
         self._clock = clock
-        self._dead_letter_path: Path | None = None
-        if dead_letter_dir is not None:
-            directory = _check_dir(Path(dead_letter_dir))
-            self._dead_letter_path = directory / f"{table}.dead-letter.jsonl"
+        self._dead_letters = (
+            None if dead_letter_dir is None else DeadLetterFile(dead_letter_dir, table, table=table)
+        )
         self._writer: SQLWriter = SQLWriter(
             engine,
             table,
@@ -553,8 +534,8 @@ class DatabaseHandler(SinkHandler):
         self._dead_letter(row[0], fault.reason, self._describe(fault.cause))
 
     def _dead_letter(self, evt: Event[Any], reason: str, detail: str) -> None:
-        path = self._dead_letter_path
-        if path is None:
+        dead_letters = self._dead_letters
+        if dead_letters is None:
             self.lost_events += 1
             _log.error(
                 "%s: event %s (type %r) cannot be stored (%s: %s) and no dead_letter_dir "
@@ -566,25 +547,8 @@ class DatabaseHandler(SinkHandler):
                 detail,
             )
             return
-        record = {
-            "reason": reason,
-            "detail": detail,
-            "table": self.table,
-            "dead_lettered_at": format_time(_dt.datetime.now(_UTC)),
-            "event": evt.to_dict(),
-        }
-        line = _encoding.dumps(record) + b"\n"
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-        flags |= getattr(os, "O_CLOEXEC", 0)
         try:
-            fd = os.open(path, flags, 0o600)
-            try:
-                view = memoryview(line)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            dead_letters.write(evt, reason, detail)
         except OSError as exc:
             self.lost_events += 1
             _log.error(
@@ -592,7 +556,7 @@ class DatabaseHandler(SinkHandler):
                 self._label,
                 evt.id,
                 reason,
-                path,
+                dead_letters.path,
                 exc,
             )
             return
@@ -602,7 +566,7 @@ class DatabaseHandler(SinkHandler):
             self._label,
             evt.id,
             evt.type,
-            path,
+            dead_letters.path,
             reason,
             detail,
         )

@@ -50,22 +50,19 @@ missing), ``linger_ms=5`` with ``async_send`` (0 otherwise).
 
 from __future__ import annotations
 
-import datetime as _dt
 import functools
 import itertools
 import logging
 import os
-import stat
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from audit_logging import _encoding
-from audit_logging.events import Event, format_time
+from audit_logging.events import Event
 from audit_logging.exceptions import AuditError
 from audit_logging.sinks._base import SinkHandler
+from audit_logging.sinks._deadletter import DeadLetterFile
 from audit_logging.sinks._kafka_backends import Backend, is_too_large, make_backend
 
 __all__ = [
@@ -126,20 +123,6 @@ def _default_config(retries: int, retry_delay: float, async_send: bool) -> dict[
     }
 
 
-def _check_dir(path: Path) -> Path:
-    """
-    Create the dead-letter directory 0700, or refuse one that others could tamper with.
-    """
-    if not path.exists():
-        path.mkdir(mode=0o700, parents=True)
-    info = os.lstat(path)
-    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-        raise ValueError(f"dead_letter_dir {str(path)!r} is not a real directory")
-    if info.st_mode & 0o022:
-        raise ValueError(f"dead_letter_dir {str(path)!r} is group- or world-writable")
-    return path
-
-
 class KafkaHandler(SinkHandler):
     """
     Sends audit events to a Kafka topic (API §8).
@@ -194,10 +177,9 @@ class KafkaHandler(SinkHandler):
         config = _default_config(retries, retry_delay, self.async_send)
         config.update(producer_config)
         self._wait = float(config.get("delivery_timeout_ms", 30_000)) / 1000.0 + 5.0
-        self._dead_letter_path: Path | None = None
-        if dead_letter_dir is not None:
-            directory = _check_dir(Path(dead_letter_dir))
-            self._dead_letter_path = directory / f"{topic}.dead-letter.jsonl"
+        self._dead_letters = (
+            None if dead_letter_dir is None else DeadLetterFile(dead_letter_dir, topic, topic=topic)
+        )
         self._backend: Backend = make_backend(backend, bootstrap_servers, config)
         self.backend = backend
         self._lock = threading.Lock()
@@ -384,8 +366,8 @@ class KafkaHandler(SinkHandler):
                 self._flushers -= 1
 
     def _dead_letter(self, evt: Event[Any], reason: str, detail: str) -> None:
-        path = self._dead_letter_path
-        if path is None:
+        dead_letters = self._dead_letters
+        if dead_letters is None:
             self.lost_events += 1
             _log.error(
                 "%s: event %s (type %r) cannot be sent (%s: %s) and no dead_letter_dir "
@@ -397,31 +379,20 @@ class KafkaHandler(SinkHandler):
                 detail,
             )
             return
-        record = {
-            "reason": reason,
-            "detail": detail,
-            "topic": self.topic,
-            "dead_lettered_at": format_time(_dt.datetime.now(_dt.UTC)),
-            "event": evt.to_dict(),
-        }
-        line = _encoding.dumps(record) + b"\n"
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
         try:
-            fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o600)
-            try:
-                view = memoryview(line)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            dead_letters.write(evt, reason, detail)
         except OSError as exc:
             self.lost_events += 1
             _log.error("%s: event %s could not be dead-lettered: %s", self._label, evt.id, exc)
             return
         self.dead_lettered += 1
         _log.warning(
-            "%s: event %s dead-lettered to %s: %s (%s)", self._label, evt.id, path, reason, detail
+            "%s: event %s dead-lettered to %s: %s (%s)",
+            self._label,
+            evt.id,
+            dead_letters.path,
+            reason,
+            detail,
         )
 
     def _close(self) -> None:
