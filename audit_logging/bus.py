@@ -138,6 +138,7 @@ class Bus:
         self._by_type: dict[str, tuple[Subscription, ...]] = {}
         self._subs_lock = threading.Lock()
         self._started_event_sent = False
+        self._running = False
         self._started_pending = False
         self._async = cfg.asynchronous
         self._pool = WorkerPool(cfg.worker_count, self._deliver_item, self._after_batch)
@@ -272,9 +273,6 @@ class Bus:
             self._by_type = {}
             if not internal and not self._started_event_sent:
                 self._started_pending = True
-        if self._async:
-            self._pool.start()
-        self._maint.start()
         return sub
 
     def _send_started(self) -> None:
@@ -348,6 +346,8 @@ class Bus:
     ) -> tuple[Delivery, Exception | None]:
         if self._closing:
             return self._refuse_closed(evt)
+        if not self._running:
+            self._start_threads()
         active = self._active
         active.append(None)
         try:
@@ -372,6 +372,22 @@ class Bus:
             return self._enqueue(evt, wait)
         finally:
             active.pop()
+
+    def _start_threads(self) -> None:
+        """
+        Start the workers and the maintenance thread at the first publish, not at
+        subscription: ``dictConfig`` builds handlers (and so subscribes sinks) while
+        holding logging's module lock, and a thread started then can deadlock on it
+        (a garbage collection in the new thread runs logging's weakref callback,
+        which takes that lock while ``Thread.start`` waits for the thread).
+        """
+        with self._subs_lock:
+            if self._running:
+                return
+            self._running = True
+        if self._async:
+            self._pool.start()
+        self._maint.start()
 
     def _refuse_closed(self, evt: Any) -> tuple[Delivery, Exception | None]:
         event = evt if isinstance(evt, Event) else None
@@ -689,7 +705,7 @@ class Bus:
         return ok
 
     def _pool_started(self) -> bool:
-        return bool(self._subs)
+        return self._running
 
     def close(self, timeout: float | None = None) -> None:
         """
@@ -796,7 +812,7 @@ class Bus:
         self._drops.reinit_after_fork()
         self._pool.reinit_after_fork()
         self._maint = _Maintenance(self)
-        if self._subs and not self._closing:
+        if self._running and not self._closing:
             if self._async:
                 self._pool.start()
             self._maint.start()

@@ -670,3 +670,16 @@ def test_transport_gets_every_event_and_is_flushed_and_closed():
     assert transport.calls[0] == "start"
     assert "flush" in transport.calls
     assert transport.calls[-1] == "close"
+
+
+def test_threads_start_at_first_publish_not_at_subscription():
+    """Subscribing starts no thread (dictConfig subscribes under logging's lock)."""
+    before = {t.name for t in threading.enumerate()}
+    bus = Bus(lifecycle_events=False)
+    try:
+        bus.subscribe(EVENT_ANY, Recorder())
+        assert {t.name for t in threading.enumerate()} == before
+        bus.publish(login())
+        assert any(t.name.startswith("audit-bus-worker") for t in threading.enumerate())
+    finally:
+        bus.close()
