@@ -24,6 +24,7 @@ from typing import Any
 from audit_logging._records import record_to_event
 from audit_logging._types import FailedEventsCallback
 from audit_logging.events import Event
+from audit_logging.sinks._deadletter import DeadLetterFile
 
 __all__ = ["SinkHandler"]
 
@@ -44,7 +45,9 @@ class SinkHandler(logging.Handler):
         self._failure_callback: FailedEventsCallback | None = None
         self._closed = False
         self._close_lock = threading.Lock()
+        self._dead_letters: DeadLetterFile | None = None
         self.lost_events = 0
+        self.dead_lettered = 0
 
     def write_event(self, evt: Event[Any]) -> None:
         """
@@ -77,6 +80,49 @@ class SinkHandler(logging.Handler):
             self.name or type(self).__name__,
             len(events),
             exc,
+        )
+
+    def _dead_letter(self, evt: Event[Any], reason: str, detail: str) -> None:
+        """
+        Write an event this sink can never store to its dead-letter file, or count
+        and report it as lost when no ``dead_letter_dir`` is configured.
+        """
+        label = str(getattr(self, "_label", "") or self.name or type(self).__name__)
+        dead_letters = self._dead_letters
+        if dead_letters is None:
+            self.lost_events += 1
+            _log.error(
+                "%s: event %s (type %r) cannot be stored (%s: %s) and no dead_letter_dir "
+                "is configured; it is lost",
+                label,
+                evt.id,
+                evt.type,
+                reason,
+                detail,
+            )
+            return
+        try:
+            dead_letters.write(evt, reason, detail)
+        except OSError as exc:
+            self.lost_events += 1
+            _log.error(
+                "%s: event %s (%s) could not be dead-lettered to %s: %s",
+                label,
+                evt.id,
+                reason,
+                dead_letters.path,
+                exc,
+            )
+            return
+        self.dead_lettered += 1
+        _log.warning(
+            "%s: event %s (type %r) dead-lettered to %s: %s (%s)",
+            label,
+            evt.id,
+            evt.type,
+            dead_letters.path,
+            reason,
+            detail,
         )
 
     def emit(self, record: logging.LogRecord) -> None:

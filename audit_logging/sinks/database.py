@@ -297,7 +297,6 @@ class DatabaseHandler(SinkHandler):
             max_payload_bytes=max_payload_bytes,
             session_strict=not self._owns_engine,
         )
-        self.dead_lettered = 0
         self.stored_events = 0
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)  # wakes the flusher
@@ -532,44 +531,6 @@ class DatabaseHandler(SinkHandler):
                 self._fail([row[0]], exc)
                 return
         self._dead_letter(row[0], fault.reason, self._describe(fault.cause))
-
-    def _dead_letter(self, evt: Event[Any], reason: str, detail: str) -> None:
-        dead_letters = self._dead_letters
-        if dead_letters is None:
-            self.lost_events += 1
-            _log.error(
-                "%s: event %s (type %r) cannot be stored (%s: %s) and no dead_letter_dir "
-                "is configured; it is lost",
-                self._label,
-                evt.id,
-                evt.type,
-                reason,
-                detail,
-            )
-            return
-        try:
-            dead_letters.write(evt, reason, detail)
-        except OSError as exc:
-            self.lost_events += 1
-            _log.error(
-                "%s: event %s (%s) could not be dead-lettered to %s: %s",
-                self._label,
-                evt.id,
-                reason,
-                dead_letters.path,
-                exc,
-            )
-            return
-        self.dead_lettered += 1
-        _log.warning(
-            "%s: event %s (type %r) dead-lettered to %s: %s (%s)",
-            self._label,
-            evt.id,
-            evt.type,
-            dead_letters.path,
-            reason,
-            detail,
-        )
 
     def _reinit_after_fork(self) -> None:
         self._lock = threading.Lock()

@@ -191,7 +191,6 @@ class KafkaHandler(SinkHandler):
         self._last_parent = b""
         self.sent = 0
         self.failed = 0
-        self.dead_lettered = 0
         self.undelivered = 0
         if connect:
             try:
@@ -364,36 +363,6 @@ class KafkaHandler(SinkHandler):
                     self._idle.wait(remaining)
             finally:
                 self._flushers -= 1
-
-    def _dead_letter(self, evt: Event[Any], reason: str, detail: str) -> None:
-        dead_letters = self._dead_letters
-        if dead_letters is None:
-            self.lost_events += 1
-            _log.error(
-                "%s: event %s (type %r) cannot be sent (%s: %s) and no dead_letter_dir "
-                "is configured; it is lost",
-                self._label,
-                evt.id,
-                evt.type,
-                reason,
-                detail,
-            )
-            return
-        try:
-            dead_letters.write(evt, reason, detail)
-        except OSError as exc:
-            self.lost_events += 1
-            _log.error("%s: event %s could not be dead-lettered: %s", self._label, evt.id, exc)
-            return
-        self.dead_lettered += 1
-        _log.warning(
-            "%s: event %s dead-lettered to %s: %s (%s)",
-            self._label,
-            evt.id,
-            dead_letters.path,
-            reason,
-            detail,
-        )
 
     def _close(self) -> None:
         """
