@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any
 
 from audit_logging.events import Event
@@ -124,6 +124,7 @@ class History:
         self._cap = cap
         self._max_bytes = max_bytes
         self._entries: OrderedDict[str, tuple[Event[Any], int]] = OrderedDict()
+        self._pending: deque[tuple[Event[Any], int]] = deque()
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -139,12 +140,19 @@ class History:
         """
         The estimated bytes held now.
         """
+        self._settle()
         return self._bytes
 
+    def _settle(self) -> None:
+        with self._lock:
+            self._fold_pending()
+
     def __len__(self) -> int:
+        self._settle()
         return len(self._entries)
 
     def __contains__(self, event_id: object) -> bool:
+        self._settle()
         return event_id in self._entries
 
     def add(self, evt: Event[Any]) -> bool:
@@ -156,14 +164,35 @@ class History:
         size = estimate_size(evt)
         if size > self._max_bytes:
             return False
-        with self._lock:
-            entries = self._entries
+        entry = (evt, size)
+        self._pending.append(entry)  # atomic: publishers never wait on each other here
+        lock = self._lock
+        if len(self._pending) > self._cap:
+            lock.acquire()  # far behind: catch up now, bounding the pending queue
+        elif not lock.acquire(blocking=False):
+            # Another thread is folding the pending events in; it (or the next add,
+            # len() or snapshot()) takes ours too. A blocking lock here convoys under
+            # the GIL: four publishing threads ran at a third of one thread's rate.
+            return True
+        try:
+            self._fold_pending()
+        finally:
+            lock.release()
+        return self._entries.get(evt.id) is entry
+
+    def _fold_pending(self) -> None:
+        """
+        Move pending events into the ordered map, in arrival order (lock held).
+        """
+        pending = self._pending
+        entries = self._entries
+        while pending:
+            evt, size = entry = pending.popleft()
             if evt.id in entries:
-                return False
-            entries[evt.id] = (evt, size)
+                continue
+            entries[evt.id] = entry
             self._bytes += size
-            self._evict()
-        return True
+        self._evict()
 
     def _evict(self) -> None:
         entries = self._entries
@@ -177,6 +206,7 @@ class History:
         if cap < 0:
             raise ValueError(f"history cap must be >= 0, got {cap}")
         with self._lock:
+            self._fold_pending()
             self._cap = cap
             if cap == 0:
                 self._entries.clear()
@@ -188,6 +218,7 @@ class History:
         Deep copies of the kept events, oldest first (mutating them changes nothing here).
         """
         with self._lock:
+            self._fold_pending()
             events = [evt for evt, _ in self._entries.values()]
         return [dataclasses.replace(e, payload=copy.deepcopy(e.payload)) for e in events]
 
