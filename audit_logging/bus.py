@@ -53,6 +53,7 @@ from typing import Any
 from audit_logging import _registry
 from audit_logging._dispatch import Delivery, Marker, Subscription, WorkerPool
 from audit_logging._history import History
+from audit_logging._ids import uuid7_str
 from audit_logging._reporting import DropCounter, ErrorReporter
 from audit_logging._resilience import CircuitBreaker, CircuitState, TokenBucket
 from audit_logging._types import BusMetrics, SpillHandler
@@ -400,7 +401,7 @@ class Bus:
             self._count_drop("invalid", "invalid")
             return Delivery.REJECTED
         if not evt.id:
-            evt = dataclasses.replace(evt, id=_new_id())
+            evt = dataclasses.replace(evt, id=uuid7_str())
         try:
             validate(evt)
         except SchemaValidationError as exc:
@@ -822,12 +823,6 @@ class _DroppedError(RuntimeError):
     """
     Reported to ``error_func`` when an event copy had to be dropped.
     """
-
-
-def _new_id() -> str:
-    from audit_logging._ids import uuid7_str
-
-    return uuid7_str()
 
 
 def _safe_role(role: object) -> str:

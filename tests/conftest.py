@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -25,3 +26,22 @@ def restore_root_logger() -> Iterator[logging.Logger]:
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+@pytest.fixture
+def isolated_handlers() -> Iterator[None]:
+    """
+    Hide other tests' handlers from ``dictConfig``, which closes every live handler.
+
+    Opt-in (``pytest.mark.usefixtures("isolated_handlers")``) for tests that call
+    ``logging.config.dictConfig``.
+    """
+    handler_list: Any = getattr(logging, "_handlerList")  # noqa: B009
+    with logging._lock:  # type: ignore[attr-defined]
+        saved = handler_list[:]
+        handler_list[:] = []
+    try:
+        yield
+    finally:
+        with logging._lock:  # type: ignore[attr-defined]
+            handler_list[:] = saved + handler_list[:]

@@ -26,18 +26,7 @@ EXT_BUS = Bus(asynchronous=False, lifecycle_events=False)
 """The bus the ``ext://`` test refers to (a bus built in code)."""
 
 
-@pytest.fixture(autouse=True)
-def isolated_handlers() -> Iterator[None]:
-    """dictConfig closes every live handler: hide other tests' handlers from it."""
-    handler_list: Any = getattr(logging, "_handlerList")  # noqa: B009
-    with logging._lock:  # type: ignore[attr-defined]
-        saved = handler_list[:]
-        handler_list[:] = []
-    try:
-        yield
-    finally:
-        with logging._lock:  # type: ignore[attr-defined]
-            handler_list[:] = saved + handler_list[:]
+pytestmark = pytest.mark.usefixtures("isolated_handlers")
 
 
 @pytest.fixture

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,18 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
-@pytest.fixture(autouse=True)
-def isolated_handlers() -> Iterator[None]:
-    """dictConfig closes every live handler: hide other tests' handlers from it."""
-    handler_list: Any = getattr(logging, "_handlerList")  # noqa: B009
-    with logging._lock:  # type: ignore[attr-defined]
-        saved = handler_list[:]
-        handler_list[:] = []
-    try:
-        yield
-    finally:
-        with logging._lock:  # type: ignore[attr-defined]
-            handler_list[:] = saved + handler_list[:]
+pytestmark = pytest.mark.usefixtures("isolated_handlers")
 
 
 def _load(name: str) -> ModuleType:
