@@ -14,6 +14,7 @@ dotted keys through unchanged, so one ``producer_config`` works for both.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -180,24 +181,26 @@ class KafkaPythonBackend(Backend):
     ) -> None:
         producer = self._current()
         future = producer.send(topic, value=value, key=key, headers=headers)
+        # One registration, no closures: add_both calls back with the metadata or the error.
+        future.add_both(self._settled, producer, done)
 
-        def on_success(_metadata: Any) -> None:
+    def _settled(self, producer: Any, done: DoneCallback, result: Any) -> None:
+        """
+        A record's outcome, on the client's thread (``result``: metadata or the error).
+        """
+        if not isinstance(result, BaseException):
             done(None)
-
-        def on_error(exc: BaseException) -> None:
-            if (
-                isinstance(exc, self._kafka.errors.KafkaTimeoutError)
-                and producer.config.get("enable_idempotence")
-                and producer not in self._retiring
-            ):
-                self._retiring.add(producer)
-                threading.Thread(
-                    target=self._replace, args=(producer,), name="audit-kafka-reset", daemon=True
-                ).start()
-            done(exc)
-
-        future.add_callback(on_success)
-        future.add_errback(on_error)
+            return
+        if (
+            isinstance(result, self._kafka.errors.KafkaTimeoutError)
+            and producer.config.get("enable_idempotence")
+            and producer not in self._retiring
+        ):
+            self._retiring.add(producer)
+            threading.Thread(
+                target=self._replace, args=(producer,), name="audit-kafka-reset", daemon=True
+            ).start()
+        done(result)
 
     def kick(self) -> None:
         producer = self._producer
@@ -269,22 +272,26 @@ class ConfluentBackend(Backend):
         headers: list[tuple[str, bytes]],
         done: DoneCallback,
     ) -> None:
-        kafka_exception = self._ck.KafkaException
-
-        def report(err: Any, _msg: Any) -> None:
-            done(None if err is None else kafka_exception(err))
-
+        produce = self._producer.produce
+        report = functools.partial(self._report, done)
+        try:
+            produce(topic, value=value, key=key, headers=headers, on_delivery=report)
+            return
+        except BufferError:
+            pass
+        # The local queue is full: serve delivery reports until there is room.
         deadline = time.monotonic() + self._max_block
         while True:
+            self._producer.poll(0.01)
             try:
-                self._producer.produce(
-                    topic, value=value, key=key, headers=list(headers), on_delivery=report
-                )
-                break
+                produce(topic, value=value, key=key, headers=headers, on_delivery=report)
+                return
             except BufferError:
                 if time.monotonic() >= deadline:
                     raise
-                self._producer.poll(0.01)
+
+    def _report(self, done: DoneCallback, err: Any, _msg: Any) -> None:
+        done(None if err is None else self._ck.KafkaException(err))
 
     def kick(self) -> None:
         self._producer.poll(0)

@@ -259,7 +259,7 @@ class KafkaHandler(SinkHandler):
         token = next(self._tokens)
         self._pending[token] = evt  # dict operations are atomic: no lock on the hot path
         if self.async_send:
-            self._send(token, evt, key, value, headers, self._done_async)
+            self._send(token, evt, key, value, headers, self._done)
             return
         outcome: list[BaseException | None] = []
         acknowledged = threading.Event()
@@ -300,9 +300,6 @@ class KafkaHandler(SinkHandler):
                 f"{type(exc).__name__}: {exc}"
             ) from exc
 
-    def _done_async(self, token: int, evt: Event[Any], exc: BaseException | None) -> None:
-        self._done(token, evt, exc, report=True)
-
     def _forget(self, token: int) -> Event[Any] | None:
         evt = self._pending.pop(token, None)
         if self._flushers and not self._pending:
@@ -313,7 +310,7 @@ class KafkaHandler(SinkHandler):
         return evt
 
     def _done(
-        self, token: int, evt: Event[Any], exc: BaseException | None, *, report: bool
+        self, token: int, evt: Event[Any], exc: BaseException | None, *, report: bool = True
     ) -> None:
         """
         A record was acknowledged or failed (on the client's thread in async mode).
