@@ -20,7 +20,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from audit_logging.exceptions import MissingDependencyError
 
@@ -274,8 +274,9 @@ class ConfluentBackend(Backend):
     ) -> None:
         produce = self._producer.produce
         report = functools.partial(self._report, done)
+        hdrs = cast("list[tuple[str, str | bytes | None]]", headers)  # no copy: lists are invariant
         try:
-            produce(topic, value=value, key=key, headers=headers, on_delivery=report)
+            produce(topic, value=value, key=key, headers=hdrs, on_delivery=report)
             return
         except BufferError:
             pass
@@ -284,7 +285,7 @@ class ConfluentBackend(Backend):
         while True:
             self._producer.poll(0.01)
             try:
-                produce(topic, value=value, key=key, headers=headers, on_delivery=report)
+                produce(topic, value=value, key=key, headers=hdrs, on_delivery=report)
                 return
             except BufferError:
                 if time.monotonic() >= deadline:
