@@ -160,21 +160,92 @@ def memory(total: int) -> dict[str, float]:
     return {"events": total, "rss_growth_mb": growth, "target_mb": 50.0}
 
 
+PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {
+        "memory_events": 100_000,
+        "caller_rounds": 5,
+        "caller_per_round": 5_000,
+        "throughput_events": 20_000,
+        "throughput_rounds": 3,
+    },
+    "full": {
+        "memory_events": 1_000_000,
+        "caller_rounds": 15,
+        "caller_per_round": 20_000,
+        "throughput_events": 100_000,
+        "throughput_rounds": 5,
+    },
+}
+
+
+def measure(
+    memory_events: int = 1_000_000,
+    caller_rounds: int = 15,
+    caller_per_round: int = 20_000,
+    throughput_events: int = 100_000,
+    throughput_rounds: int = 5,
+) -> dict[str, Any]:
+    """
+    Every measurement of this script, memory first; returns one dict.
+    """
+    # Memory first: later phases leave the allocator's arenas warm, hiding growth.
+    mem = memory(memory_events)
+    return {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "caller_cost": caller_cost(caller_rounds, caller_per_round),
+        "throughput_1_thread": throughput(1, throughput_events, throughput_rounds),
+        "throughput_4_threads": throughput(4, throughput_events, throughput_rounds),
+        "memory": mem,
+    }
+
+
+def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """
+    The report rows (see ``benchmarks/report.py``) of one result.
+    """
+    c, m = result["caller_cost"], result["memory"]
+    out: list[dict[str, Any]] = [
+        {
+            "metric": "bus.publish caller cost vs logger.info",
+            "unit": "us/call",
+            "ours": c["bus_publish_us"],
+            "peer": c["stdlib_info_us"],
+            "peer_name": "stdlib QueueHandler",
+            "target": {"on": "ratio", "op": "<=", "value": c["target"]},
+            "issue": 3,
+        }
+    ]
+    for key, label in (("throughput_1_thread", "1 thread"), ("throughput_4_threads", "4 threads")):
+        t = result[key]
+        out.append(
+            {
+                "metric": f"publish -> no-op throughput, {label}",
+                "unit": "events/s",
+                "ours": t["bus_events_per_s"],
+                "peer": t["stdlib_events_per_s"],
+                "peer_name": "stdlib QueueHandler",
+                "target": {"on": "ratio", "op": ">=", "value": t["target"]},
+                "issue": 3,
+            }
+        )
+    out.append(
+        {
+            "metric": f"RSS growth, {m['events']:,} events, history_cap 10k",
+            "unit": "MB",
+            "ours": m["rss_growth_mb"],
+            "target": {"on": "ours", "op": "<", "value": m["target_mb"]},
+            "issue": 3,
+        }
+    )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
-    quick = args.quick
-    # Memory first: later phases leave the allocator's arenas warm, hiding growth.
-    mem = memory(100_000 if quick else 1_000_000)
-    result: dict[str, Any] = {
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-        "caller_cost": caller_cost(5 if quick else 15, 5_000 if quick else 20_000),
-        "throughput_1_thread": throughput(1, 20_000 if quick else 100_000, 3 if quick else 5),
-        "throughput_4_threads": throughput(4, 20_000 if quick else 100_000, 3 if quick else 5),
-        "memory": mem,
-    }
+    result = measure(**PROFILES["quick" if args.quick else "full"])
     c = result["caller_cost"]
     print(
         f"publish caller cost   bus {c['bus_publish_us']:.2f} us"

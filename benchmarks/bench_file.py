@@ -7,8 +7,10 @@ Throughput is "events on disk per second": the clock stops after ``flush()``
 enqueue-only rate (publishing threads done, records still queued) is reported too:
 it is what an application thread sees, and the harder comparison for us. Each
 publishing thread builds its events in the timed loop (``new_event`` for us,
-the ``LogRecord`` built by ``logger.info`` for the peer); a second variant of
-ours times ``write_event`` alone on prebuilt events.
+the ``LogRecord`` built by ``logger.info`` for the peer). Ours is measured three
+ways: ``bus.publish`` into an asynchronous bus whose only subscriber is the sink
+(the path issue 4's target names), ``write_event`` on the sink directly, and
+``write_event`` alone on prebuilt events.
 
 The gzip stall compares the longest single call during a rollover of a
 ``--stall-mib`` file: CLH gzips inside ``emit`` under its lock; ours renames
@@ -39,7 +41,8 @@ from typing import Any
 from concurrent_log_handler import ConcurrentRotatingFileHandler
 from pythonjsonlogger.json import JsonFormatter
 
-from audit_logging.events import Event, new_event
+from audit_logging.bus import Bus
+from audit_logging.events import EVENT_ANY, Event, new_event
 from audit_logging.sinks.file import RotatingJSONFileHandler
 
 RESULTS = Path(__file__).with_name("results-file.json")
@@ -100,6 +103,34 @@ def bench_ours(directory: str, threads: int, events: int, prebuilt: bool) -> flo
     _run_threads(threads, per_thread, body)
     handler.flush()
     elapsed = time.perf_counter() - t0
+    handler.close()
+    assert _count_lines(directory) == per_thread * threads
+    return per_thread * threads / elapsed
+
+
+def bench_ours_bus(directory: str, threads: int, events: int) -> float:
+    """
+    Events/s from ``threads`` threads through ``bus.publish`` into the sink until ``flush()``.
+
+    The path issue 4 names: an asynchronous bus (defaults: history, schema check and
+    sanitizing on) with the file sink as its only subscriber; the backlog is sized so
+    nothing spills.
+    """
+    handler = RotatingJSONFileHandler(os.path.join(directory, "audit.jsonl"), max_bytes=MAX_BYTES)
+    bus = Bus(buffer_size=events + 10, lifecycle_events=False)
+    bus.subscribe(EVENT_ANY, handler, name="file")
+    per_thread = events // threads
+
+    def body(t: int, n: int) -> None:
+        publish = bus.publish
+        for i in range(n):
+            publish(new_event("user_login", "bench", _payload(i)))
+
+    t0 = time.perf_counter()
+    _run_threads(threads, per_thread, body)
+    assert bus.flush(300)
+    elapsed = time.perf_counter() - t0
+    bus.close()
     handler.close()
     assert _count_lines(directory) == per_thread * threads
     return per_thread * threads / elapsed
@@ -207,60 +238,70 @@ def stall_ours(directory: str, size: int) -> dict[str, float]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=40_000)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--stall-mib", type=int, default=16)
-    args = parser.parse_args()
+TARGET = 2.5
+PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {"events": 4_000, "repeats": 1, "stall_mib": 1},
+    "full": {"events": 40_000, "repeats": 5, "stall_mib": 16},
+}
+
+
+def measure(events: int = 40_000, repeats: int = 5, stall_mib: int = 16) -> dict[str, Any]:
+    """
+    Throughput with 1 and 4 threads (interleaved repeats), then the gzip stall.
+    """
     root = tempfile.mkdtemp(prefix="bench-file-")
     results: dict[str, Any] = {
         "python": sys.version.split()[0],
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
-        "events_per_run": args.events,
-        "repeats": args.repeats,
+        "events_per_run": events,
+        "repeats": repeats,
         "throughput": {},
     }
     try:
         for threads in (1, 4):
             runs: dict[str, list[float]] = {
+                "ours_bus": [],
                 "ours": [],
                 "ours_prebuilt": [],
                 "peer": [],
                 "peer_enqueue_only": [],
             }
-            for _ in range(args.repeats):  # interleaved so drift hits both alike
-                drained, enqueued = bench_peer(_fresh_dir(root, "p"), threads, args.events)
+            for _ in range(repeats):  # interleaved so drift hits both alike
+                drained, enqueued = bench_peer(_fresh_dir(root, "p"), threads, events)
                 runs["peer"].append(drained)
                 runs["peer_enqueue_only"].append(enqueued)
-                runs["ours"].append(bench_ours(_fresh_dir(root, "o"), threads, args.events, False))
+                runs["ours_bus"].append(bench_ours_bus(_fresh_dir(root, "u"), threads, events))
+                runs["ours"].append(bench_ours(_fresh_dir(root, "o"), threads, events, False))
                 runs["ours_prebuilt"].append(
-                    bench_ours(_fresh_dir(root, "b"), threads, args.events, True)
+                    bench_ours(_fresh_dir(root, "b"), threads, events, True)
                 )
             med = {k: statistics.median(v) for k, v in runs.items()}
             entry = {
                 "median_events_per_s": {k: round(v) for k, v in med.items()},
                 "runs": {k: [round(x) for x in v] for k, v in runs.items()},
+                "ratio_bus_vs_peer": round(med["ours_bus"] / med["peer"], 2),
                 "ratio_vs_peer": round(med["ours"] / med["peer"], 2),
                 "ratio_prebuilt_vs_peer": round(med["ours_prebuilt"] / med["peer"], 2),
                 "ratio_vs_peer_enqueue_only": round(med["ours"] / med["peer_enqueue_only"], 2),
             }
             results["throughput"][f"{threads}_threads"] = entry
             print(
-                f"{threads} thread(s): ours {med['ours']:,.0f} ev/s "
+                f"{threads} thread(s): bus.publish -> sink {med['ours_bus']:,.0f} ev/s, "
+                f"sink alone {med['ours']:,.0f} ev/s "
                 f"(write_event only {med['ours_prebuilt']:,.0f}), "
                 f"peer {med['peer']:,.0f} ev/s drained ({med['peer_enqueue_only']:,.0f} "
-                f"enqueued), ratio {entry['ratio_vs_peer']}x (prebuilt "
+                f"enqueued), ratio bus {entry['ratio_bus_vs_peer']}x, sink alone "
+                f"{entry['ratio_vs_peer']}x (prebuilt "
                 f"{entry['ratio_prebuilt_vs_peer']}x; vs the peer's enqueue-only rate "
                 f"{entry['ratio_vs_peer_enqueue_only']}x)"
             )
-        size = args.stall_mib * 1024 * 1024
+        size = stall_mib * 1024 * 1024
         clh = stall_clh(_fresh_dir(root, "sc"), size)
         ours = stall_ours(_fresh_dir(root, "so"), size)
-        results["gzip_stall"] = {"file_mib": args.stall_mib, "clh": clh, "ours": ours}
+        results["gzip_stall"] = {"file_mib": stall_mib, "clh": clh, "ours": ours}
         print(
-            f"rollover of a {args.stall_mib} MiB file, longest call: CLH (gzip under lock) "
+            f"rollover of a {stall_mib} MiB file, longest call: CLH (gzip under lock) "
             f"{clh['max_call_ms']:.1f} ms; ours {ours['max_call_ms']:.1f} ms (the rotating call "
             f"{ours['rotation_call_ms']:.2f} ms; during the {ours['background_gzip_s']:.2f} s "
             f"background gzip: max {ours['max_call_during_gzip_ms']:.1f} ms, "
@@ -268,6 +309,73 @@ def main() -> None:
         )
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    return results
+
+
+def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """
+    The report rows (see ``benchmarks/report.py``) of one result.
+    """
+    peer = "QueueHandler -> CLH + JsonFormatter"
+    out: list[dict[str, Any]] = []
+    for threads in (1, 4):
+        entry = result["throughput"][f"{threads}_threads"]["median_events_per_s"]
+        label = "1 thread" if threads == 1 else f"{threads} threads"
+        out.append(
+            {
+                "metric": f"file, bus.publish -> on disk, {label}",
+                "unit": "events/s",
+                "ours": entry["ours_bus"],
+                "peer": entry["peer"],
+                "peer_name": peer,
+                "target": {"on": "ratio", "op": ">=", "value": TARGET},
+                "issue": 4,
+            }
+        )
+        out.append(
+            {
+                "metric": f"file, sink write_event -> on disk (no bus), {label}",
+                "unit": "events/s",
+                "ours": entry["ours"],
+                "peer": entry["peer"],
+                "peer_name": peer,
+                "target": None,
+                "issue": 4,
+            }
+        )
+        out.append(
+            {
+                "metric": f"file, bus.publish -> on disk vs peer enqueue only, {label}",
+                "unit": "events/s",
+                "ours": entry["ours_bus"],
+                "peer": entry["peer_enqueue_only"],
+                "peer_name": peer + " (enqueue only)",
+                "target": None,
+                "issue": 4,
+            }
+        )
+    stall = result["gzip_stall"]
+    out.append(
+        {
+            "metric": f"longest call during rollover + gzip of {stall['file_mib']} MiB",
+            "unit": "ms",
+            "ours": stall["ours"]["max_call_ms"],
+            "peer": stall["clh"]["max_call_ms"],
+            "peer_name": "CLH (gzip under its lock)",
+            "target": None,
+            "issue": 4,
+        }
+    )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=40_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--stall-mib", type=int, default=16)
+    args = parser.parse_args()
+    results = measure(args.events, args.repeats, args.stall_mib)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 
