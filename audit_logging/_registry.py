@@ -108,28 +108,38 @@ def install_sigterm_handler(
     buses: Iterable[Bus] | None = None, timeout: float = ATEXIT_TIMEOUT
 ) -> None:
     """
-    Close buses on SIGTERM, then exit as the previous handler would.
+    Make SIGTERM close buses on the way out, as a normal exit does.
 
     Opt-in, from the main thread: the package never installs signal handlers by
-    itself. With ``buses=None`` every open bus is closed. After closing, a
-    previous Python handler is called; otherwise the process exits with status
-    143 (128 + SIGTERM) through ``SystemExit``, so ``atexit`` hooks run too.
+    itself. On SIGTERM the handler calls a previous Python handler if there was
+    one, else raises ``SystemExit(143)`` (128 + SIGTERM) in the main thread; the
+    stack unwinds and the exit-time close (``atexit``) closes ``buses`` (every
+    open bus with ``None``) within ``timeout`` seconds each.
+
+    Why not close inside the handler: a signal handler runs between two
+    bytecodes of whatever the main thread was doing, possibly in the middle of
+    ``publish`` (holding the spill store's lock, counted as an active publisher
+    that ``close`` waits for): closing there could wait forever on itself.
     """
     chosen = None if buses is None else list(buses)
     previous = signal.getsignal(signal.SIGTERM)
+    if chosen is None:
+        atexit.register(close_all, timeout)
+    else:
+        atexit.register(_close_each, chosen, timeout)
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if chosen is None:
-            close_all(timeout)
-        else:
-            for bus in chosen:
-                bus.close(timeout)
         if callable(previous):
             previous(signum, frame)
         else:
             raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
+
+
+def _close_each(buses: list[Bus], timeout: float) -> None:
+    for bus in buses:
+        bus.close(timeout)
 
 
 def _after_fork_in_child() -> None:

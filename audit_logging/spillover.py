@@ -33,8 +33,12 @@ underneath. Each store writes its own file ``spill-<pid>-<uuid7>.jsonl``
 an exclusive ``flock`` while open, so recoverers skip files that a live writer
 (this process or another) still appends to. A line reaches the OS with
 ``os.write`` before :meth:`SpillStore.write` returns, so it survives ``kill -9``.
-After any write error the file is closed and the next write starts a new one,
-so a torn line never has a good line glued to it.
+After a write error that left bytes behind (a torn line) or hit a file that
+already holds lines (``RLIMIT_FSIZE`` limits each file), the file is closed and
+the next write starts a new one, so a torn line never has a good line glued to
+it. A write refused before its first byte on a still-empty file keeps that
+file: on a full disk a burst of refused events would otherwise leave one empty
+file (and one directory fsync) per event.
 
 **Full policy.** ``max_bytes`` bounds the bytes in the directory's spill files
 (rescanned at start and after each recovery, tracked incrementally between).
@@ -79,9 +83,15 @@ Each good line goes to ``deliver(event, subscription)``: truthy means handled
 rewritten, unchanged, into this store's new file and counted in ``kept``. After
 each line a checkpoint (byte offset and line number) is written to
 ``*.replaying.pos``, so a replay killed half-way resumes at the line being
-delivered (at most that one line is delivered twice after ``kill -9``). Only
-after every line was handled, the store's file and the quarantine are fsynced,
-then the ``.replaying`` file is unlinked and the directory fsynced. The
+delivered (at most that one line is delivered twice after ``kill -9``). When the
+caller's sinks batch in memory, ``deliver`` returning truthy does not make the
+event durable yet: the caller then passes ``commit`` (which makes everything
+delivered so far durable, e.g. by flushing the sinks), and the checkpoint only
+advances after a commit, every ``commit_every`` lines and at the end of each
+file; a replay killed half-way then repeats at most the lines since the last
+commit. Only after every line was handled (and committed), the store's file and
+the quarantine are fsynced, then the ``.replaying`` file is unlinked and the
+directory fsynced. The
 checkpoint itself is not fsynced, so across a power loss (unlike a process
 crash) a replay may repeat more lines, and lines kept during an unfinished
 replay are exactly as safe as the fsync policy makes any spilled line.
@@ -146,6 +156,7 @@ _log = logging.getLogger("audit_logging")
 
 Clock = Callable[[], float]
 Deliver = Callable[[Event[Any], str | None], bool]
+Commit = Callable[[], None]
 OnBadLine = Callable[[str, int, str], None]
 
 _NAME_RE = re.compile(
@@ -328,6 +339,8 @@ class _Replay:
     deliver: Deliver
     on_bad_line: OnBadLine | None
     quarantine: _Quarantine
+    commit: Commit | None = None
+    commit_every: int = 1
     replayed: int = 0
     kept: int = 0
     corrupt: int = 0
@@ -480,6 +493,7 @@ class SpillStore:
         self._recover_lock = threading.Lock()
         self._fd: int | None = None
         self._file: str | None = None
+        self._file_bytes = 0  # bytes this store wrote to its current file
         self._dirty = False
         self._last_sync = clock()
         self._closed = False
@@ -615,7 +629,8 @@ class SpillStore:
 
         Raises:
             SpillFullError: ``max_bytes`` reached; the event was not written (counted).
-            SpillError: the write failed or the store is closed; the next write uses a new file.
+            SpillError: the write failed or the store is closed; the next write uses a new
+                file (unless the failed write left the current, still empty, file empty).
         """
         self._write_line(self._encode(evt, subscription), enforce_limit=True)
 
@@ -635,13 +650,17 @@ class SpillStore:
                 )
             fd = self._fd if self._fd is not None else self._open_new_file()
             try:
-                self._bytes += _write_all(fd, data)
+                written = _write_all(fd, data)
             except OSError as exc:
-                self._bytes += getattr(exc, "written", 0)
+                written = getattr(exc, "written", 0)
+                self._bytes += written
                 self._write_errors += 1
                 path = self.current_file or self._directory
-                self._drop_file()
+                if written or self._file_bytes:
+                    self._drop_file()
                 raise _oserror(exc, "spill write failed", path) from exc
+            self._bytes += written
+            self._file_bytes += written
             self._dirty = True
             if self._fsync is SpillFsync.ALWAYS or (
                 self._fsync is SpillFsync.INTERVAL
@@ -679,6 +698,7 @@ class SpillStore:
                 raise _oserror(exc, "cannot prepare a spill file", self._directory / name) from exc
             self._fd = fd
             self._file = name
+            self._file_bytes = 0
             self._last_sync = self._clock()
             return fd
         raise SpillError(errno.EAGAIN, "could not create a spill file", str(self._directory))
@@ -764,7 +784,14 @@ class SpillStore:
 
     # --- recovery ------------------------------------------------------------------------
 
-    def recover(self, deliver: Deliver, *, on_bad_line: OnBadLine | None = None) -> RecoveryResult:
+    def recover(
+        self,
+        deliver: Deliver,
+        *,
+        on_bad_line: OnBadLine | None = None,
+        commit: Commit | None = None,
+        commit_every: int = 1000,
+    ) -> RecoveryResult:
         """
         Replay every spill file no live writer holds, handing each good line to ``deliver``.
 
@@ -780,6 +807,12 @@ class SpillStore:
             deliver: receives each good event and its subscription (None = all).
             on_bad_line: receives ``(file, line_number, reason)`` for each quarantined
                 line; without it each is logged as a warning to ``audit_logging``.
+            commit: makes every event ``deliver`` accepted so far durable (flushes
+                batching sinks); when given, ``deliver`` may accept an event that is
+                still batched in memory, and the checkpoint advances only after a
+                commit (every ``commit_every`` lines and at the end of each file).
+                If it raises, the file stays for the next recovery.
+            commit_every: lines between commits (ignored without ``commit``).
 
         Raises:
             SpillError: the store is closed, or writing a kept line, the quarantine or
@@ -796,7 +829,7 @@ class SpillStore:
                 self._recovering = True
                 self._drop_file()
             try:
-                return self._recover_all(deliver, on_bad_line)
+                return self._recover_all(deliver, on_bad_line, commit, commit_every)
             finally:
                 self._recover_owner = None
                 with self._lock:
@@ -806,14 +839,20 @@ class SpillStore:
                     else:
                         self._bytes = self._scan_bytes()
 
-    def _recover_all(self, deliver: Deliver, on_bad_line: OnBadLine | None) -> RecoveryResult:
+    def _recover_all(
+        self,
+        deliver: Deliver,
+        on_bad_line: OnBadLine | None,
+        commit: Commit | None,
+        commit_every: int,
+    ) -> RecoveryResult:
         names = self._listdir()
         self._remove_orphan_checkpoints(names)
         candidates = sorted((n for n in names if _NAME_RE.fullmatch(n)), key=_sort_key)
         quarantine = _Quarantine(self._dir_fd, self._directory)
         # Every descriptor of this replay lives in quarantine.fds, which a forked child closes.
         self._replay_fds = quarantine.fds
-        replay = _Replay(deliver, on_bad_line, quarantine)
+        replay = _Replay(deliver, on_bad_line, quarantine, commit, max(1, commit_every))
         try:
             for name in candidates:
                 claimed = self._claim(name)
@@ -926,6 +965,9 @@ class SpillStore:
             dir_fd=self._dir_fd,
         )
         replay.quarantine.fds.add(pos_fd)
+        commit = replay.commit
+        every = 1 if commit is None else replay.commit_every
+        uncommitted = 0
         try:
             with open(fd, "rb", closefd=False) as reader:
                 reader.seek(offset)
@@ -935,7 +977,14 @@ class SpillStore:
                     with self._lock:
                         self._bytes = max(0, self._bytes - len(raw))
                     self._replay_line(raw, source, lineno, replay)
-                    os.pwrite(pos_fd, _checkpoint(offset, lineno), 0)
+                    uncommitted += 1
+                    if uncommitted >= every:
+                        if commit is not None:
+                            commit()
+                        os.pwrite(pos_fd, _checkpoint(offset, lineno), 0)
+                        uncommitted = 0
+            if uncommitted and commit is not None:
+                commit()  # before the caller unlinks the file: its events must be durable
         finally:
             replay.quarantine.fds.discard(pos_fd)
             os.close(pos_fd)

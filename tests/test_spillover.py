@@ -504,6 +504,45 @@ def test_disk_full_write_error_then_fresh_file_and_one_torn_line(spill_dir: Path
     assert bad[0].startswith("3:")
 
 
+REFUSED_CHILD = """
+    import os, resource, sys
+    from audit_logging.events import new_event
+    from audit_logging.spillover import SpillStore, SpillError
+    store = SpillStore(sys.argv[1], fsync="never")
+    first = new_event("user_created", "child", {"n": 0})
+    last = new_event("user_created", "child", {"n": 1})
+    store.write(first)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, hard))  # every write fails before its first byte
+    errors = 0
+    for i in range(20):
+        try:
+            store.write(new_event("user_created", "child", {"n": 100 + i}))
+        except SpillError:
+            errors += 1
+    files = len([n for n in os.listdir(sys.argv[1]) if n.startswith("spill-")])
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    store.write(last)
+    store.close()
+    print(errors, files, first.id, last.id)
+"""
+
+
+def test_refused_writes_reuse_one_empty_file_instead_of_one_per_event(spill_dir: Path) -> None:
+    """S6: writes refused before their first byte leave one empty file, not one per event."""
+    child = run_child(REFUSED_CHILD, str(spill_dir))
+    out, err = child.communicate(timeout=30)
+    assert child.returncode == 0, err
+    errors, files, first, last = out.split()
+    assert (errors, files) == ("20", "2")
+    got = Collector()
+    recoverer = SpillStore(spill_dir)
+    result = recoverer.recover(got)
+    recoverer.close()
+    assert got.ids == [first, last]
+    assert (result.corrupt, result.files) == (0, 2)
+
+
 # --- recovery semantics --------------------------------------------------------------------
 
 

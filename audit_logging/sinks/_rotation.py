@@ -46,6 +46,7 @@ __all__ = [
     "format_stamp",
     "fsync_dir",
     "maintain",
+    "needs_maintenance",
     "open_log_file",
     "orphan_temp_files",
     "rotated_stem",
@@ -330,6 +331,22 @@ def orphan_temp_files(directory: str, basename: str) -> list[str]:
             and e.name.endswith(_TEMP_SUFFIX)
             and e.is_file(follow_symlinks=False)
         ]
+
+
+def needs_maintenance(directory: str, basename: str, *, compress: bool, retention: bool) -> bool:
+    """
+    Whether :func:`maintain` has anything to do: orphan temp files, raw backups
+    to compress, or backups for retention to judge.
+
+    Cheap (one directory scan, no lock), so a handler can decide at start-up
+    whether a background sweep is needed at all.
+    """
+    if orphan_temp_files(directory, basename):
+        return True
+    files = scan_rotated(directory, basename)
+    if retention and files:
+        return True
+    return compress and any(not f.compressed for f in files)
 
 
 def expired(

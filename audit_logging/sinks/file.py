@@ -62,10 +62,18 @@ at one moment never deletes a new file); ``0`` means "no limit" for both, as in
 Go's lumberjack, and the stdlib's ``backupCount=0`` keeps everything instead of
 truncating. The current file is never deleted. A process never gives a backup a
 time earlier than its previous one, so a clock stepped back does not reorder names.
-Retention and compression run in the background after each rotation and at
-start-up, and on demand with :meth:`run_maintenance` (e.g. from cron). The
-start-up sweep compresses raw backups an interrupted compression left behind and
-deletes its temporary files.
+"Now" for age retention is the wall clock capped by the monotonic time elapsed
+since the handler started: a wall clock stepped forward (NTP after a boot with a
+wrong clock, VM resume; RELIABILITY.md S12) would otherwise make backups written
+seconds ago look hours or years old and delete them. A clock stepped back, or
+time spent suspended (which the monotonic clock does not count), only delays
+deletion until the next restart. Retention and compression run in the
+background after each rotation and at start-up, and on demand with
+:meth:`run_maintenance` (e.g. from cron). The start-up sweep compresses raw
+backups an interrupted compression left behind, deletes its temporary files and
+applies retention; it is started only when a scan of the directory finds such
+work, so a handler on a fresh directory leaves no thread behind that could
+create the lock file later.
 
 Files and paths. New files (log, backups, ``.gz``, lock files) get exactly
 ``mode`` (default ``0o640``) whatever the umask: ``os.open`` with the mode,
@@ -156,6 +164,8 @@ class RotatingJSONFileHandler(SinkHandler):
         delay: Open the file at the first write instead of now.
         level: The handler level.
         clock: POSIX time for rotated names and age retention (injected in tests).
+        monotonic: Seconds that never jump, capping how far ``clock`` may run ahead
+            for age retention (injected in tests together with ``clock``).
 
     Raises:
         ValueError: An option is out of range or two spellings of one option disagree.
@@ -180,6 +190,7 @@ class RotatingJSONFileHandler(SinkHandler):
         delay: bool = False,
         level: int | str = logging.NOTSET,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if flush_interval < 0:
             raise ValueError(f"flush_interval must be >= 0, not {flush_interval!r}")
@@ -207,6 +218,9 @@ class RotatingJSONFileHandler(SinkHandler):
         self._write_through = flush_interval == 0
         self._batch_bytes = int(batch_bytes)
         self._clock = clock
+        self._monotonic = monotonic
+        self._started_wall = clock()
+        self._started_mono = monotonic()
         self._maintains = (
             self._compress or self._backup_count is not None or self._max_age_days is not None
         )
@@ -231,7 +245,8 @@ class RotatingJSONFileHandler(SinkHandler):
             self._fd, created = _rot.open_log_file(self.baseFilename, self._mode)
             self._expected_end = 0 if created else -1
         _live.add(self)
-        self._request_maintenance()
+        if self._maintains and self._startup_sweep_needed():
+            self._request_maintenance()
 
     def _init_runtime_state(self) -> None:
         self._buf_lock = threading.Lock()
@@ -465,6 +480,25 @@ class RotatingJSONFileHandler(SinkHandler):
         self._request_maintenance()
         return True
 
+    def _startup_sweep_needed(self) -> bool:
+        """
+        Whether the directory holds work for a start-up sweep (checked in the caller).
+        """
+        retention = self._backup_count is not None or self._max_age_days is not None
+        try:
+            return _rot.needs_maintenance(
+                self._dir, self._base, compress=self._compress, retention=retention
+            )
+        except OSError:
+            return True  # let the sweep report what is wrong with the directory
+
+    def _retention_now(self) -> float:
+        """
+        The wall clock, but never further ahead of the start than the monotonic time elapsed.
+        """
+        elapsed = self._monotonic() - self._started_mono
+        return min(self._clock(), self._started_wall + max(elapsed, 0.0))
+
     def _request_maintenance(self) -> None:
         if not self._maintains:
             return
@@ -513,7 +547,7 @@ class RotatingJSONFileHandler(SinkHandler):
                 compress=self._compress,
                 backup_count=self._backup_count,
                 max_age_days=self._max_age_days,
-                now=self._clock(),
+                now=self._retention_now(),
                 should_stop=should_stop,
                 log=_log,
             )

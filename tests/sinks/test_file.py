@@ -331,7 +331,7 @@ def test_backup_count_keeps_the_newest_backups(make: Any, tmp_path: Path) -> Non
 def test_max_age_days_deletes_only_old_backups(make: Any, tmp_path: Path) -> None:
     """Backups named and modified before the limit go; younger ones and the current file stay."""
     clock = Clock(os.stat(tmp_path).st_mtime)
-    handler = make(max_bytes=500, max_age_days=30, clock=clock, compress=False)
+    handler = make(max_bytes=500, max_age_days=30, clock=clock, monotonic=clock, compress=False)
     write_all(handler, events(10))
     old = set(backups(tmp_path))
     clock.now += 20 * DAY
@@ -348,13 +348,39 @@ def test_max_age_days_deletes_only_old_backups(make: Any, tmp_path: Path) -> Non
 def test_max_age_days_spares_a_backup_whose_mtime_is_recent(make: Any, tmp_path: Path) -> None:
     """A backup whose name looks old but which was modified recently is kept (clock was wrong)."""
     clock = Clock(os.stat(tmp_path).st_mtime - 100 * DAY)
-    handler = make(max_bytes=500, max_age_days=30, clock=clock, compress=False)
+    handler = make(max_bytes=500, max_age_days=30, clock=clock, monotonic=clock, compress=False)
     write_all(handler, events(10))
     before = backups(tmp_path)
     clock.now += 100 * DAY
     handler.run_maintenance()
     assert before
     assert backups(tmp_path) == before
+
+
+def test_wall_clock_stepped_forward_does_not_expire_fresh_backups(
+    make: Any, tmp_path: Path
+) -> None:
+    """S12: backups written seconds ago survive a wall clock that jumps 40 days ahead."""
+    clock = Clock(os.stat(tmp_path).st_mtime)
+    handler = make(max_bytes=500, max_age_days=30, clock=clock, compress=False)
+    write_all(handler, events(10))
+    fresh = backups(tmp_path)
+    clock.now += 40 * DAY  # the monotonic clock (real) has moved by well under a second
+    write_all(handler, events(10))
+    handler.run_maintenance()
+    assert fresh
+    assert set(fresh) <= set(backups(tmp_path))
+
+
+def test_fresh_directory_starts_no_sweep_and_creates_no_lock_file(tmp_path: Path) -> None:
+    """With nothing to sweep, construction leaves no thread that could touch the directory later."""
+    before = set(threading.enumerate())
+    handler = RotatingJSONFileHandler(tmp_path / "sub" / "audit.jsonl", flush_interval=3600)
+    try:
+        assert set(threading.enumerate()) == before
+        assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["audit.jsonl"]
+    finally:
+        handler.close()
 
 
 def test_startup_sweep_repairs_interrupted_compressions(tmp_path: Path) -> None:
