@@ -137,6 +137,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import orjson
+from opentelemetry.trace import SpanContext, TraceFlags
 
 from audit_logging import _encoding
 from audit_logging._ids import uuid7_str
@@ -616,6 +617,11 @@ class SpillStore:
             raise TypeError("subscription must be a str or None")
         record = evt._canonical()
         record["subscription"] = subscription
+        flags = evt.span_context.trace_flags
+        if flags != TraceFlags.SAMPLED and evt.span_context.is_valid:
+            # The canonical form has no flags (a valid span reads back as sampled):
+            # keep an unsampled span unsampled across a replay (its traceparent).
+            record["trace_flags"] = int(flags)
         body = _encoding.dumps(record)
         if self._mac is not None:
             mac = self._mac.copy()
@@ -1057,10 +1063,17 @@ class SpillStore:
         subscription = obj.pop("subscription", None)
         if subscription is not None and not isinstance(subscription, str):
             _bad("field 'subscription' must be a string or null")
+        flags = obj.pop("trace_flags", None)
+        if flags is not None and (type(flags) is not int or not 0 <= flags <= 0xFF):
+            _bad("field 'trace_flags' must be an integer 0-255")
         try:
             evt = Event.from_dict(obj)
         except (ValueError, TypeError) as exc:
             _bad(f"invalid event: {str(exc)[:200]}")
+        if flags is not None and evt.span_context.is_valid:
+            sc = evt.span_context
+            span = SpanContext(sc.trace_id, sc.span_id, sc.is_remote, TraceFlags(flags))
+            evt = dataclasses.replace(evt, span_context=span)
         return evt, subscription
 
     def __repr__(self) -> str:

@@ -23,6 +23,16 @@ What happens to an event that is not stored:
   dependency). Then the events go back through the failure callback the bus gave
   at subscription and the bus spills them for this subscription; without a bus
   they are logged and counted in ``lost_events``.
+- While the database is known to be down (the last batch failed after its
+  retries) and the handler is on a bus, ``write_event`` refuses new events at once
+  with :class:`DatabaseUnavailableError`: the bus spills them to disk and its
+  circuit breaker opens, instead of the events waiting in memory (where a crash
+  would lose them) for the next round of retries, and instead of every accepted
+  event counting as a success that keeps the circuit closed. One event is let
+  through as a probe when nothing is pending or being written (so the database
+  is tried again with one event, not a backlog); the first batch that commits
+  ends the outage.
+  Attached to a logger (no bus to spill to), the handler keeps accepting.
 - The backlog (``max_pending`` events) is full because the database is slower
   than the producers or down: ``write_event`` waits up to ``put_timeout`` seconds
   for room, then raises :class:`DatabaseUnavailableError`, so the bus spills that
@@ -304,6 +314,8 @@ class DatabaseHandler(SinkHandler):
         self._write_lock = threading.Lock()
         self._pending: list[Event[Any]] = []
         self._first_at = 0.0
+        self._in_flight = 0  # events taken by the write in progress
+        self._outage = False  # the last write failed after its retries (on a bus)
         self._accepting = True
         self._stopping = False
         self._flusher: threading.Thread | None = None
@@ -345,7 +357,7 @@ class DatabaseHandler(SinkHandler):
         with self._lock:
             pending = self._pending
             n = len(pending)
-            if n < self._max_pending and self._accepting:
+            if n < self._max_pending and self._accepting and not self._outage:
                 pending.append(evt)
                 if n == 0:
                     self._first_at = self._clock()
@@ -373,6 +385,9 @@ class DatabaseHandler(SinkHandler):
             while True:
                 if not self._accepting:
                     raise DatabaseSinkError(f"{self._label} is closed")
+                if self._outage:
+                    self._probe_or_refuse(evt)
+                    return
                 if len(self._pending) < self._max_pending:
                     self._pending.append(evt)
                     self._wake()
@@ -385,6 +400,18 @@ class DatabaseHandler(SinkHandler):
                         f"{self._put_timeout}s; {self._url_text} is slow or unavailable"
                     )
                 self._space.wait(remaining)
+
+    def _probe_or_refuse(self, evt: Event[Any]) -> None:
+        # Called with self._lock held, while the database is known to be down.
+        if self._pending or self._in_flight:
+            raise DatabaseUnavailableError(
+                f"{self._label}: {self._url_text} is unavailable (the last batch failed after "
+                f"{self._retry_count + 1} attempt(s)); event refused so that it is spilled"
+            )
+        # The probe: written at once, not after flush_interval.
+        self._pending.append(evt)
+        self._first_at = self._clock() - self._flush_interval
+        self._wake()
 
     def flush(self) -> None:
         """
@@ -421,6 +448,7 @@ class DatabaseHandler(SinkHandler):
         with self._write_lock:
             with self._lock:
                 events, self._pending = self._pending, []
+                self._in_flight = len(events)
                 self._space.notify_all()
             if not events:
                 return
@@ -429,6 +457,9 @@ class DatabaseHandler(SinkHandler):
             except Exception as exc:  # a bug here must not lose the batch
                 _log.exception("%s: unexpected error writing %d events", self._label, len(events))
                 self._report_failed(events, exc)
+            finally:
+                with self._lock:
+                    self._in_flight = 0
 
     def _write_events(self, events: list[Event[Any]]) -> None:
         writer = self._writer
@@ -462,6 +493,9 @@ class DatabaseHandler(SinkHandler):
                     stack.append((chunk[:mid], False))
                 continue
             self.stored_events += len(chunk)
+            if self._outage:
+                with self._lock:
+                    self._outage = False
 
     def _insert(self, chunk: Sequence[Row], fast: bool) -> None:
         try:
@@ -519,6 +553,10 @@ class DatabaseHandler(SinkHandler):
         password = self._engine.url.password
         if not (password and str(password) in str(cause)):
             error.__cause__ = cause
+        if self._failure_callback is not None:  # on a bus: refuse until a write succeeds
+            with self._lock:
+                self._outage = True
+                self._space.notify_all()
         self._report_failed(events, error)
 
     def _reject_row(self, row: Row, fault: _RowFault) -> None:
@@ -540,6 +578,8 @@ class DatabaseHandler(SinkHandler):
         self._close_lock = threading.Lock()
         self._watchdog.reinit_after_fork()
         self._pending = []
+        self._in_flight = 0
+        self._outage = False
         self._flusher = None
         self._stopping = False
         self._engine.dispose(close=False)

@@ -737,6 +737,18 @@ def test_password_is_masked_in_connection_errors(
 # -- outage, backlog, close -------------------------------------------------------------
 
 
+def replay(handler: DatabaseHandler, batch: Sequence[Event[Any]]) -> None:
+    """Write ``batch`` again as a bus replays a spill after an outage: the handler still
+    takes the database for down, so it lets one event through as a probe and refuses the
+    rest (the bus would spill them) until flush() has committed the probe."""
+    for evt in batch:
+        try:
+            handler.write_event(evt)
+        except DatabaseUnavailableError:
+            handler.flush()
+            handler.write_event(evt)
+
+
 @pytest.mark.timeout(120)
 def test_outage_hands_events_back_and_replay_is_exactly_once(pg_cluster: PgCluster) -> None:
     """Events written while PostgreSQL is down come back through the callback; replaying them
@@ -767,8 +779,7 @@ def test_outage_hands_events_back_and_replay_is_exactly_once(pg_cluster: PgClust
             pg_cluster.start()
         assert {e.id for e in failures.events} == {e.id for e in during}
         assert all(isinstance(e, DatabaseUnavailableError) for e in failures.errors)
-        for evt in [*failures.events, *before[:10]]:  # at-least-once replay, with duplicates
-            handler.write_event(evt)
+        replay(handler, [*failures.events, *before[:10]])  # at-least-once, with duplicates
         handler.flush()
         with verify.connect() as conn:
             total, distinct = conn.exec_driver_sql(
@@ -827,8 +838,7 @@ def test_hung_database_connection_is_cut_and_events_handed_back(
         assert [e.id for e in failures.events] == [e.id for e in second]
         assert handler._watchdog.fired >= 1
         pg_proxy.resume()
-        for evt in failures.events:
-            handler.write_event(evt)
+        replay(handler, failures.events)
         handler.flush()
         assert {e.id for e in stored(pg_db, table)} == {e.id for e in first + second}
     finally:
@@ -858,12 +868,57 @@ def test_mariadb_outage_hands_events_back_and_replay_is_exactly_once(
         handler.flush()
         assert {e.id for e in failures.events} == {e.id for e in during}
         mariadb_proxy.resume()
-        for evt in [*failures.events, *before[:5]]:
-            handler.write_event(evt)
+        replay(handler, [*failures.events, *before[:5]])
         handler.flush()
         assert sorted(e.id for e in stored(mariadb_db, table)) == sorted(
             e.id for e in before + during
         )
+    finally:
+        handler.close()
+
+
+@pytest.mark.timeout(60)
+def test_on_a_bus_new_events_are_refused_while_the_database_is_down(
+    pg_proxy: TcpProxy, pg_db: Database
+) -> None:
+    """After a batch failed its retries, write_event refuses at once (the bus spills and its
+    circuit opens) but for one probe at a time; the first commit ends the outage."""
+    table = pg_db.new_table()
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{pg_proxy.port}/test?connect_timeout=2"
+    failures = FailureRecorder()
+    handler = DatabaseHandler(url, table=table, flush_interval=FAR, retry_count=1, retry_delay=0)
+    handler.set_failure_callback(failures)
+    try:
+        first, probe, refused, later = events(4)
+        pg_proxy.refuse()
+        handler.write_event(first)
+        handler.flush()
+        assert failures.events == [first]
+        with handler._write_lock:  # hold the flusher back until the server is back
+            handler.write_event(probe)  # nothing pending or being written: the probe goes in
+            with pytest.raises(DatabaseUnavailableError, match="unavailable"):
+                handler.write_event(refused)
+            pg_proxy.resume()
+        handler.flush()  # the probe commits: the database is back
+        handler.write_event(later)
+        handler.flush()
+        assert {e.id for e in stored(pg_db, table)} == {probe.id, later.id}
+        assert failures.events == [first]
+    finally:
+        handler.close()
+
+
+@pytest.mark.timeout(30)
+def test_without_a_bus_events_are_accepted_during_an_outage() -> None:
+    """Attached to a logger (no failure callback) the handler keeps accepting while the
+    database is down: raising would only reach logging.handleError."""
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test?connect_timeout=2"
+    handler = DatabaseHandler(url, table="t_down", flush_interval=FAR, retry_count=0)
+    try:
+        for evt in events(3):
+            handler.write_event(evt)
+            handler.flush()
+        assert handler.lost_events == 3
     finally:
         handler.close()
 
