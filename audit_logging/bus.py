@@ -592,6 +592,15 @@ class Bus:
 
     # -- spill recovery --------------------------------------------------------------
 
+    def _circuit_open(self) -> bool:
+        """
+        True while some subscription's circuit is open (not yet half-open).
+        """
+        return any(
+            not sub.breaker.is_closed and sub.breaker.state is CircuitState.OPEN
+            for sub in self._subs
+        )
+
     def recover_spillover(self) -> int:
         """
         Replay spilled events through normal delivery; returns how many were replayed.
@@ -913,10 +922,14 @@ class _Maintenance:
                 if retry:
                     self._retry_at = None
             try:
-                if (next_recover is not None and now >= next_recover) or retry:
+                periodic = next_recover is not None and now >= next_recover
+                # While a circuit is open its copies would only be spilled again (a
+                # rewrite of every line per round, competing with publishers for the
+                # spill lock): the periodic replay waits until the circuit half-opens.
+                if retry or (periodic and not bus._circuit_open()):
                     bus.recover_spillover()
-                    if next_recover is not None and now >= next_recover:
-                        next_recover = now + (cfg.recover_interval or 0.0)
+                if periodic:
+                    next_recover = now + (cfg.recover_interval or 0.0)
                 if now >= next_summary:
                     bus._emit_drop_summary(summary_every)
                     next_summary = now + summary_every
