@@ -10,19 +10,39 @@ Sizes are estimates, but honest ones for what actually costs memory in audit
 payloads: the length of every string (recursively, with a per-object overhead),
 so one event with a 10 MB string counts as 10 MB, not as a small dict. An event
 larger than the whole budget is not kept at all (it is still delivered).
+
+The history keeps its own copy of every payload, taken at publish, and hands
+out copies of that (S18): the event object the bus delivers is shared with the
+publisher and every handler, so without the copy a publisher reusing its dict
+for the next event, or a handler editing the payload it was given, would rewrite
+the evidence. Plain JSON-like payloads (dicts, lists, str, numbers) are copied
+by a small walk (about a microsecond for a typical payload, a fraction of
+:func:`copy.deepcopy`); immutable values are shared; anything else goes through
+:func:`copy.deepcopy`, and a payload that cannot be copied at all (a lock, a
+socket, nesting deeper than the interpreter's recursion limit) is kept in its
+canonical JSON form (:func:`audit_logging._encoding.make_safe`), so one odd
+payload can never make :meth:`History.snapshot` fail for every reader.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import datetime as _dt
+import decimal
+import enum
+import logging
 import threading
+import uuid
 from collections import OrderedDict, deque
 from typing import Any
 
+from audit_logging._encoding import dumps, make_safe
 from audit_logging.events import Event
 
-__all__ = ["History", "estimate_size"]
+__all__ = ["History", "estimate_size", "private_copy"]
+
+_log = logging.getLogger("audit_logging")
 
 _EVENT_OVERHEAD = 600
 _OBJECT_OVERHEAD = 56
@@ -72,6 +92,131 @@ def _fast_size(obj: Any, depth: int) -> int:
     return -1
 
 
+_ATOMS = frozenset(
+    {
+        str, int, float, bool, type(None), bytes, complex,
+        decimal.Decimal, uuid.UUID, _dt.datetime, _dt.date, _dt.time, _dt.timedelta,
+    }
+)  # fmt: skip
+"""Immutable types whose values are shared, never copied."""
+_COPY_DEPTH = 32
+_UNKNOWN: Any = object()
+_ID = 4
+"""Index of the event id in an entry's fields."""
+
+_Entry = tuple[tuple[str, str, Any, str, str, Any, Any], int]
+"""(type, source, payload copy, context id, id, time, span context), estimated size."""
+
+
+def _fast_copy(obj: Any, depth: int) -> Any:
+    """
+    A deep copy of plain JSON-like data; ``_UNKNOWN`` when something else is met.
+    """
+    kind = type(obj)
+    if kind in _ATOMS:
+        return obj
+    if depth >= _COPY_DEPTH:
+        return _UNKNOWN
+    if kind is dict:
+        out = {}
+        for key, value in obj.items():
+            if type(value) in _ATOMS:
+                out[key] = value
+            else:
+                copied = _fast_copy(value, depth + 1)
+                if copied is _UNKNOWN:
+                    return _UNKNOWN
+                out[key] = copied
+        return out
+    if kind is list or kind is tuple:
+        items = []
+        for value in obj:
+            copied = _fast_copy(value, depth + 1)
+            if copied is _UNKNOWN:
+                return _UNKNOWN
+            items.append(copied)
+        return items if kind is list else tuple(items)
+    if isinstance(obj, enum.Enum):
+        return obj
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        params = getattr(kind, "__dataclass_params__", None)
+        if params is not None and params.frozen:
+            # The typed payloads: frozen, usually all scalars, so shareable as they are.
+            for f in dataclasses.fields(obj):
+                if type(getattr(obj, f.name, None)) not in _ATOMS:
+                    return _UNKNOWN
+            return obj
+    return _UNKNOWN
+
+
+def _copy_and_size(obj: Any, depth: int) -> tuple[Any, int]:
+    """
+    A copy of plain JSON-like data and its estimated size, in one walk.
+
+    The size is exactly :func:`_fast_size`'s; ``(_UNKNOWN, -1)`` whenever
+    ``_fast_size`` would give up. This is the path of every publish.
+    """
+    kind = type(obj)
+    if kind is str:
+        return obj, _OBJECT_OVERHEAD + len(obj)
+    if kind in _SCALARS:
+        return obj, _OBJECT_OVERHEAD
+    if depth >= _FAST_DEPTH:
+        return _UNKNOWN, -1
+    if kind is dict:
+        size = _OBJECT_OVERHEAD * 2 + 16 * len(obj)
+        out = {}
+        for key, value in obj.items():
+            if type(key) is not str:
+                return _UNKNOWN, -1
+            vkind = type(value)
+            if vkind is str:
+                size += _OBJECT_OVERHEAD * 2 + len(key) + len(value)
+                out[key] = value
+            elif vkind in _SCALARS:
+                size += _OBJECT_OVERHEAD * 2 + len(key)
+                out[key] = value
+            else:
+                copied, inner = _copy_and_size(value, depth + 1)
+                if inner < 0:
+                    return _UNKNOWN, -1
+                size += _OBJECT_OVERHEAD + len(key) + inner
+                out[key] = copied
+        return out, size
+    if kind is list:
+        size = _OBJECT_OVERHEAD + 8 * len(obj)
+        items = []
+        for value in obj:
+            copied, inner = _copy_and_size(value, depth + 1)
+            if inner < 0:
+                return _UNKNOWN, -1
+            size += inner
+            items.append(copied)
+        return items, size
+    return _UNKNOWN, -1
+
+
+def private_copy(payload: Any) -> Any:
+    """
+    A copy of ``payload`` that shares nothing mutable with it; never raises.
+
+    Plain data is copied by a fast walk, other objects by :func:`copy.deepcopy`;
+    what cannot be copied comes back in its canonical JSON form (or, if even
+    that fails, as a marker string naming its type).
+    """
+    result = _fast_copy(payload, 0)
+    if result is not _UNKNOWN:
+        return result
+    try:
+        return copy.deepcopy(payload)
+    except Exception as exc:  # uncopyable objects, RecursionError on very deep nesting
+        _log.debug("history keeps a %s payload in its JSON form (%s)", type(payload).__name__, exc)
+    try:
+        return make_safe(payload)
+    except Exception:  # a hostile container whose iteration raises
+        return f"<uncopyable {type(payload).__name__}>"
+
+
 def estimate_size(evt: Event[Any]) -> int:
     """
     Estimated bytes an event holds in memory (strings by length, containers walked).
@@ -83,7 +228,20 @@ def estimate_size(evt: Event[Any]) -> int:
     fast = _fast_size(payload, 0)
     if fast >= 0:
         return size + fast
-    return size + _walk_size(payload)
+    try:
+        return size + _walk_size(payload)
+    except Exception:  # a container subclass whose len() or iteration raises
+        return size + _fallback_size(payload)
+
+
+def _fallback_size(payload: Any) -> int:
+    """
+    The size of what cannot be walked: its canonical JSON, else the walk's ceiling.
+    """
+    try:
+        return _OBJECT_OVERHEAD + len(dumps(payload))
+    except Exception:
+        return _OBJECT_OVERHEAD * _MAX_WALK
 
 
 def _walk_size(payload: Any) -> int:
@@ -123,8 +281,11 @@ class History:
     def __init__(self, cap: int, max_bytes: int) -> None:
         self._cap = cap
         self._max_bytes = max_bytes
-        self._entries: OrderedDict[str, tuple[Event[Any], int]] = OrderedDict()
-        self._pending: deque[tuple[Event[Any], int]] = deque()
+        # Entries hold an event's fields (Event's positional order, with the private
+        # payload copy) rather than an Event: building a tuple costs a tenth of an
+        # Event, and the event is only rebuilt when someone reads the history.
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._pending: deque[_Entry] = deque()
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -157,14 +318,25 @@ class History:
 
     def add(self, evt: Event[Any]) -> bool:
         """
-        Keep an event; returns False if it was a duplicate or too large to keep.
+        Keep a private copy of an event; returns False if it was a duplicate or too large.
         """
         if self._cap == 0:
             return False
-        size = estimate_size(evt)
-        if size > self._max_bytes:
-            return False
-        entry = (evt, size)
+        payload = evt.payload
+        size = _EVENT_OVERHEAD + len(evt.source) + len(evt.type) + len(evt.context_id)
+        kept, payload_size = (None, 0) if payload is None else _copy_and_size(payload, 0)
+        if payload_size < 0:  # not plain data: the careful walk, then a deep copy
+            size = estimate_size(evt)
+            if size > self._max_bytes:
+                return False
+            kept = private_copy(payload)
+        else:
+            size += payload_size
+            if size > self._max_bytes:
+                return False
+        event_id = evt.id
+        fields = (evt.type, evt.source, kept, evt.context_id, event_id, evt.time, evt.span_context)
+        entry = (fields, size)
         self._pending.append(entry)  # atomic: publishers never wait on each other here
         lock = self._lock
         if len(self._pending) > self._cap:
@@ -178,7 +350,7 @@ class History:
             self._fold_pending()
         finally:
             lock.release()
-        return self._entries.get(evt.id) is entry
+        return self._entries.get(event_id) is entry
 
     def _fold_pending(self) -> None:
         """
@@ -187,10 +359,11 @@ class History:
         pending = self._pending
         entries = self._entries
         while pending:
-            evt, size = entry = pending.popleft()
-            if evt.id in entries:
+            fields, size = entry = pending.popleft()
+            event_id = fields[_ID]
+            if event_id in entries:
                 continue
-            entries[evt.id] = entry
+            entries[event_id] = entry
             self._bytes += size
         self._evict()
 
@@ -219,8 +392,11 @@ class History:
         """
         with self._lock:
             self._fold_pending()
-            events = [evt for evt, _ in self._entries.values()]
-        return [dataclasses.replace(e, payload=copy.deepcopy(e.payload)) for e in events]
+            kept = [fields for fields, _ in self._entries.values()]
+        return [
+            Event(kind, source, private_copy(payload), context_id, event_id, time, span)
+            for kind, source, payload, context_id, event_id, time, span in kept
+        ]
 
     def reinit_after_fork(self) -> None:
         """

@@ -14,7 +14,11 @@ pass ``access_control=`` to the bus for anything richer.
 The ambient context lives in a :class:`contextvars.ContextVar`, so it follows
 the code that set it: other threads never see it, and asyncio tasks see it only
 if they were created inside the ``with`` block (tasks copy the context they
-start in, as for :func:`audit_logging.context.bind_context_id`).
+start in, as for :func:`audit_logging.context.bind_context_id`). Work handed on
+*with* a copy of the context carries it too: :func:`asyncio.to_thread` and
+``contextvars.copy_context().run`` called inside the block grant admin access in
+their thread, while ``loop.run_in_executor`` and a plain ``Thread`` or
+``ThreadPoolExecutor`` job do not (tests/reliability/test_security.py).
 """
 
 from __future__ import annotations

@@ -61,7 +61,6 @@ from audit_logging.access import check_history_access, current_access_context
 from audit_logging.bus_config import BusConfig
 from audit_logging.events import EVENT_ANY, Event, new_event
 from audit_logging.exceptions import (
-    AccessDeniedError,
     BusClosedError,
     CircuitOpenError,
     PublishTimeoutError,
@@ -681,10 +680,14 @@ class Bus:
             AccessDeniedError: access control refused ``ctx``.
         """
         effective = ctx if ctx is not None else current_access_context()
-        role = effective.get("role") if isinstance(effective, Mapping) else None
+        try:
+            role = effective.get("role") if isinstance(effective, Mapping) else None
+        except Exception:  # an unreadable ctx: access control refuses it, we audit it
+            role = None
         try:
             self._access_control(ctx)
-        except AccessDeniedError:
+        except Exception:
+            # Whatever a custom access_control raises is a refusal, and audited as one.
             self._lifecycle(
                 "audit_history_accessed", {"granted": False, "role": _safe_role(role), "entries": 0}
             )
