@@ -27,6 +27,7 @@ non-string dict key            ``str(key)``
 lone surrogate in a string     backslash escape text, e.g. ``\\udc80``
 reference cycle                ``"<cycle>"``
 nesting deeper than 250        ``"<max depth exceeded>"``
+container that raises on read  ``"<unreadable TypeName>"``
 anything else                  ``str(value)``, or ``"<unprintable TypeName>"``
                                when ``str`` raises
 =============================  ==============================================
@@ -130,7 +131,10 @@ def make_safe(value: Any, _depth: int = 0, _path: set[int] | None = None) -> Any
     try:
         depth = _depth + 1
         if isinstance(value, dict):
-            return {_safe_str(k): make_safe(v, depth, path) for k, v in value.items()}
+            # dict.items, not value.items: a subclass's override cannot hide or
+            # fake its data (orjson reads a dict subclass natively, so this agrees).
+            items = dict.items(value)
+            return {_safe_str(k): make_safe(v, depth, path) for k, v in items}
         if isinstance(value, list | tuple):
             return [make_safe(v, depth, path) for v in value]
         if isinstance(value, set | frozenset):
@@ -139,6 +143,8 @@ def make_safe(value: Any, _depth: int = 0, _path: set[int] | None = None) -> Any
             f.name: make_safe(getattr(value, f.name), depth, path)
             for f in dataclasses.fields(value)
         }
+    except Exception:  # a container whose items(), iteration or fields raise
+        return f"<unreadable {type(value).__name__}>"
     finally:
         path.discard(marker)
 

@@ -12,16 +12,23 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from audit_logging._types import AccessControlFunc, BusMetrics, ErrorFunc, SpillHandler, Transport
 
-__all__ = ["SPILL_FSYNC_POLICIES", "BusConfig"]
+__all__ = ["MAX_WORKER_COUNT", "SPILL_FSYNC_POLICIES", "BusConfig"]
 
 SPILL_FSYNC_POLICIES = ("never", "interval", "always")
+MAX_WORKER_COUNT = 1024
+"""Upper bound of ``worker_count``: a typo (or garbage) must not start a million threads."""
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_SECRET_VARS = frozenset({"AUDIT_SPILL_KEY"})
+_SHOWN_CHARS = 40
 
 
 @dataclasses.dataclass
@@ -101,6 +108,10 @@ class BusConfig:
         _positive_int("history_cap", self.history_cap, allow_zero=True)
         _positive_int("buffer_size", self.buffer_size)
         _positive_int("worker_count", self.worker_count)
+        if self.worker_count > MAX_WORKER_COUNT:
+            raise ValueError(
+                f"worker_count must be <= {MAX_WORKER_COUNT}, got {self.worker_count!r:.40}"
+            )
         _positive_int("max_memory_mb", self.max_memory_mb, allow_zero=True)
         _positive_int("circuit_max_fails", self.circuit_max_fails, allow_zero=True)
         if not 0.0 <= float(self.sample_rate) <= 1.0:
@@ -121,8 +132,12 @@ class BusConfig:
             raise ValueError(
                 f"spill_fsync must be one of {SPILL_FSYNC_POLICIES}, got {self.spill_fsync!r}"
             )
-        if self.spill_key is not None and not isinstance(self.spill_key, bytes):
-            raise ValueError("spill_key must be bytes")
+        if self.spill_key is not None and (
+            not isinstance(self.spill_key, bytes) or not self.spill_key
+        ):
+            raise ValueError("spill_key must be non-empty bytes")
+        if self.spillover_dir is not None and "\x00" in str(os.fspath(self.spillover_dir)):
+            raise ValueError("spillover_dir must not contain a NUL character")
         if self.drop_summary_interval <= 0:
             raise ValueError("drop_summary_interval must be > 0")
 
@@ -132,9 +147,12 @@ class BusConfig:
         Build a config from ``AUDIT_*`` variables [Go: LoadConfigFromEnv].
 
         Booleans accept 1/0, true/false, yes/no, on/off; an empty value counts as
-        unset; ``AUDIT_RATE_LIMIT`` of 0 or ``none`` means unlimited.
-        ``AUDIT_SPILL_KEY`` is read as hex (64 hex chars for a 32-byte key) or,
-        failing that, as UTF-8 text.
+        unset; ``AUDIT_RATE_LIMIT`` of 0 or ``none`` means unlimited. Numbers are
+        plain ASCII decimals (``12``, ``0.5``, ``1e3`` for floats): no ``0x``,
+        ``_`` separators or non-ASCII digits. ``AUDIT_SPILL_KEY`` is read as hex
+        (64 hex chars for a 32-byte key) or, failing that, as UTF-8 text; its
+        value is never repeated in an error message. Other values are quoted in
+        the message cut to a few dozen characters.
 
         Raises:
             ValueError: a variable holds a malformed value; the message names it.
@@ -148,7 +166,7 @@ class BusConfig:
             try:
                 values[field] = parse(raw)
             except ValueError as exc:
-                raise ValueError(f"{var}={raw!r}: {exc}") from None
+                raise ValueError(f"{_shown(var, raw)}: {exc}") from None
         try:
             return cls(**values)
         except ValueError as exc:
@@ -159,23 +177,34 @@ class BusConfig:
 
 def _positive_int(name: str, value: object, *, allow_zero: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int, got {value!r}")
+        raise ValueError(f"{name} must be an int, got {value!r:.40}")
     if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r:.40}")
+
+
+def _shown(var: str, raw: str) -> str:
+    """
+    ``VAR='value'`` for an error message: secrets hidden, long values cut.
+    """
+    if var in _SECRET_VARS:
+        return f"{var} (value hidden)"
+    text = raw if len(raw) <= _SHOWN_CHARS else raw[:_SHOWN_CHARS] + "..."
+    return f"{var}={text!r}"
 
 
 def _parse_int(raw: str) -> int:
+    if not _INT_TEXT.fullmatch(raw):
+        raise ValueError("not an integer")
     try:
         return int(raw)
-    except ValueError:
-        raise ValueError("not an integer") from None
+    except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+        raise ValueError("not an integer of a sensible size") from None
 
 
 def _parse_float(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError("not a number") from None
+    if not _FLOAT_TEXT.fullmatch(raw):
+        raise ValueError("not a number")
+    value = float(raw)
     if not math.isfinite(value):
         raise ValueError("not a finite number")
     return value
@@ -201,7 +230,17 @@ def _parse_key(raw: str) -> bytes:
     try:
         return bytes.fromhex(raw)
     except ValueError:
+        pass
+    try:
         return raw.encode("utf-8")
+    except UnicodeEncodeError:  # the message would quote a character of the key
+        raise ValueError("neither hex nor valid UTF-8 text") from None
+
+
+def _parse_dir(raw: str) -> str:
+    if "\x00" in raw:
+        raise ValueError("a path cannot contain a NUL character")
+    return raw
 
 
 _ENV_FIELDS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
@@ -210,7 +249,7 @@ _ENV_FIELDS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("AUDIT_WORKER_COUNT", "worker_count", _parse_int),
     ("AUDIT_ASYNC", "asynchronous", _parse_bool),
     ("AUDIT_SAMPLE_RATE", "sample_rate", _parse_float),
-    ("AUDIT_SPILLOVER_DIR", "spillover_dir", str),
+    ("AUDIT_SPILLOVER_DIR", "spillover_dir", _parse_dir),
     ("AUDIT_MAX_MEMORY_MB", "max_memory_mb", _parse_int),
     ("AUDIT_RATE_LIMIT", "rate_limit", _parse_rate),
     ("AUDIT_RATE_BURST", "rate_burst", _parse_int),

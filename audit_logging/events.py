@@ -41,6 +41,9 @@ _UUID_TEXT = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
 _HEX_TEXT = re.compile(r"[0-9a-fA-F]+")
+_RFC3339_NAIVE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+_RFC3339_NAIVE_TEXT = re.compile(_RFC3339_NAIVE)
+_RFC3339_TEXT = re.compile(_RFC3339_NAIVE + r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
 
 
 class EventType(enum.StrEnum):
@@ -209,10 +212,18 @@ class Event(Generic[P]):
     def to_dict(self) -> dict[str, Any]:
         """
         The canonical form as a dict of plain JSON types (payload after the fallback encoding).
+
+        Equal to the parsed JSON line: lone surrogates in the text fields become
+        their backslash escape text, and the depth cap counts from the canonical
+        object, in which the payload sits one level down.
         """
         d = self._canonical()
         d["time"] = format_time(self.time)
-        d["payload"] = _encoding.make_safe(self.payload)
+        d["payload"] = _encoding.make_safe(self.payload, 1)
+        for name in ("id", "type", "source", "context_id"):
+            value = d[name]
+            if value.__class__ is not str or not value.isascii():
+                d[name] = _encoding.make_safe(value)
         return d
 
     @classmethod
@@ -300,9 +311,13 @@ def _json_time(t: _dt.datetime) -> _dt.datetime | str:
 def format_time(t: _dt.datetime) -> str:
     """
     RFC 3339 UTC with microseconds and ``Z`` (naive times are taken as UTC).
+
+    A time whose UTC value falls outside years 1-9999 (``datetime.max`` with a
+    negative offset) is clamped to the nearest representable instant rather
+    than raising: the encoders built on this never raise.
     """
     if t.tzinfo is not _UTC:
-        t = t.replace(tzinfo=_UTC) if t.tzinfo is None else t.astimezone(_UTC)
+        t = t.replace(tzinfo=_UTC) if t.tzinfo is None else _to_utc(t)
     # orjson formats in C (several times faster than isoformat here) but drops a
     # zero fraction; the canonical form always has six digits.
     text = orjson.dumps(t, option=orjson.OPT_UTC_Z)
@@ -311,19 +326,34 @@ def format_time(t: _dt.datetime) -> str:
     return text[1:-2].decode("ascii") + ".000000Z"
 
 
+def _to_utc(t: _dt.datetime) -> _dt.datetime:
+    try:
+        return t.astimezone(_UTC)
+    except OverflowError:
+        edge = _dt.datetime.max if t.year > 1 else _dt.datetime.min
+        return edge.replace(tzinfo=_UTC)
+
+
 def parse_time(text: str) -> _dt.datetime:
     """
     Parse an RFC 3339 time with an offset into a tz-aware UTC datetime.
 
+    Only the RFC 3339 shape is accepted (``2024-01-02T03:04:05.123456Z``,
+    ``...+02:00``; any number of fraction digits, lower-case ``t``/``z``): the
+    other ISO 8601 forms ``datetime.fromisoformat`` takes (week dates, basic
+    format, any character as the date/time separator) are not what we write.
+
     Raises:
         ValueError: not a valid time or no UTC offset; names the ``time`` field.
     """
+    if not _RFC3339_TEXT.fullmatch(text):
+        if _RFC3339_NAIVE_TEXT.fullmatch(text):
+            raise ValueError(f"field 'time' has no UTC offset: {text!r:.60}")
+        raise ValueError(f"field 'time' is not an RFC 3339 time: {text!r:.60}")
     try:
-        t = _dt.datetime.fromisoformat(text)
+        t = _dt.datetime.fromisoformat(text.upper())
     except ValueError:
         raise ValueError(f"field 'time' is not an RFC 3339 time: {text!r:.60}") from None
-    if t.tzinfo is None:
-        raise ValueError(f"field 'time' has no UTC offset: {text!r:.60}")
     try:
         return t.astimezone(_UTC)
     except OverflowError:

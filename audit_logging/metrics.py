@@ -145,6 +145,8 @@ _UNSAFE = re.compile(r"[^a-zA-Z0-9_.:-]")
 _MAX_LABEL_LEN = 64
 _MAX_CACHED_KEYS = 4 * MAX_CUSTOM_LABELS + len(_PREDEFINED)
 """Raw strings remembered per child cache; beyond it lookups take the slow path (bounded memory)."""
+_MAX_CACHED_KEY_LEN = 256
+"""Longest raw string a child cache keeps (longer ones take the slow path: bounded memory)."""
 
 _C = TypeVar("_C", Counter, Gauge, Histogram)
 _K = TypeVar("_K")
@@ -192,8 +194,16 @@ class NopMetrics:
         return "NopMetrics()"
 
 
-def _sanitise(value: str) -> str:
-    return _UNSAFE.sub("_", value)[:_MAX_LABEL_LEN]
+def _sanitise(value: object) -> str:
+    """
+    ``value`` as a label: safe characters only, at most ``_MAX_LABEL_LEN`` of them.
+
+    Cut before the substitution (it maps one character to one), so a 10 MB type
+    costs no more than a short one; a value that is not a string (an event built
+    by hand) becomes its type name, as its ``str`` may raise or be anything.
+    """
+    text = value if isinstance(value, str) else f"<{type(value).__name__}>"
+    return _UNSAFE.sub("_", text[:_MAX_LABEL_LEN])
 
 
 class _LabelBudget:
@@ -207,7 +217,7 @@ class _LabelBudget:
         self._admitted: set[str] = set()
 
     def label(self, value: str) -> str:
-        label = _sanitise(str(value))
+        label = _sanitise(value)
         if not label:
             return _OTHER
         with self._lock:
@@ -278,7 +288,7 @@ class _Family:
         self.depth_children: dict[str, Gauge] = {}
 
     def type_label(self, event_type: str) -> str:
-        if event_type in _PREDEFINED:
+        if isinstance(event_type, str) and event_type in _PREDEFINED:
             return str(event_type)
         return self.types.label(event_type)
 
@@ -321,9 +331,23 @@ def _family_for(registry: CollectorRegistry) -> _Family:
 
 
 def _remember(cache: dict[_K, _V], key: _K, value: _V) -> _V:
-    if len(cache) < _MAX_CACHED_KEYS:
+    if len(cache) < _MAX_CACHED_KEYS and _cacheable(key):
         cache[key] = value
     return value
+
+
+def _cacheable(key: object) -> bool:
+    """
+    Whether a raw key may be kept in a child cache: a short string (or a pair of them).
+
+    The caches hold the strings the bus passes, not the cut labels, so without a
+    length bound a few hundred distinct 10 MB event types would stay in memory for
+    ever. Anything else (an event built by hand with a non-string type) takes the
+    slow path every time.
+    """
+    if isinstance(key, tuple):
+        return all(_cacheable(part) for part in key)
+    return isinstance(key, str) and len(key) <= _MAX_CACHED_KEY_LEN
 
 
 class PrometheusMetrics:
@@ -364,7 +388,10 @@ class PrometheusMetrics:
         """
         Count an event accepted by ``publish``.
         """
-        child = self._published.get(event_type)
+        try:
+            child = self._published.get(event_type)
+        except TypeError:  # unhashable: an event built by hand with a non-str type
+            child = None
         if child is None:
             family = self._family
             child = family.published.labels(family.type_label(event_type))
@@ -375,7 +402,10 @@ class PrometheusMetrics:
         """
         Count a copy of an event that every handler of a subscription accepted.
         """
-        child = self._delivered.get(event_type)
+        try:
+            child = self._delivered.get(event_type)
+        except TypeError:  # unhashable: an event built by hand with a non-str type
+            child = None
         if child is None:
             family = self._family
             child = family.delivered.labels(family.type_label(event_type))
@@ -387,7 +417,10 @@ class PrometheusMetrics:
         Count an event (or one subscription's copy) that was lost, with why.
         """
         key = (event_type, reason)
-        child = self._dropped.get(key)
+        try:
+            child = self._dropped.get(key)
+        except TypeError:  # unhashable: an event built by hand with a non-str type
+            child = None
         if child is None:
             family = self._family
             child = family.dropped.labels(family.type_label(event_type), _reason_label(reason))
@@ -399,7 +432,10 @@ class PrometheusMetrics:
         Count a copy written to the spill directory instead of being delivered now.
         """
         key = (event_type, reason)
-        child = self._spilled.get(key)
+        try:
+            child = self._spilled.get(key)
+        except TypeError:  # unhashable: an event built by hand with a non-str type
+            child = None
         if child is None:
             family = self._family
             child = family.spilled.labels(family.type_label(event_type), _reason_label(reason))
@@ -410,7 +446,10 @@ class PrometheusMetrics:
         """
         Record how long one handler took; negative or NaN durations count as zero.
         """
-        child = self._latency.get(event_type)
+        try:
+            child = self._latency.get(event_type)
+        except TypeError:  # unhashable: an event built by hand with a non-str type
+            child = None
         if child is None:
             family = self._family
             child = family.latency.labels(family.type_label(event_type))

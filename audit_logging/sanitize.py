@@ -47,7 +47,10 @@ common case costs a key look-up per field); the result of the defaults is a
 fixed point (sanitizing twice gives what sanitizing once gave); the walk is
 iterative, so 10,000-deep nesting and reference cycles cannot raise
 ``RecursionError``. A cycle in a payload that has to change is cut and marked
-``"<cycle>"``; a shared sub-tree is sanitized once and stays shared.
+``"<cycle>"``; a shared sub-tree is sanitized once and stays shared. A value
+that raises while being read (a mapping whose ``items()`` raises, a string
+subclass whose methods do) cannot be checked, so it is replaced by
+``"<unreadable TypeName>"`` (fail closed) and nothing raises into ``publish``.
 
 Rebuilt containers: mappings become ``dict``, lists ``list``, tuples ``tuple``,
 named tuples their own class, sets their own type. A dataclass is rebuilt with
@@ -113,6 +116,7 @@ SENSITIVE_KEY_SUFFIXES: Final = (
 
 _KEY_DROP = str.maketrans("", "", "-_. \t")
 _CACHE_MAX = 4096
+_CACHE_KEY_MAX = 256
 _FAST_DEPTH = 16
 _MISSING: Any = object()
 _CLASS_CACHE_MAX = 256
@@ -160,9 +164,10 @@ class _Decisions(dict[str, "Sanitizer | None"]):
     Key -> sanitizer (or None) for one set of rules, filled on first sight of a key.
 
     A dict subclass so that a known key costs one C-level look-up on the hot
-    path; ``__missing__`` decides new keys. Capped, as keys may come from
-    untrusted input. Registration replaces the process-wide instance whole, so
-    a reader never mixes a stale decision with a new registry and needs no lock.
+    path; ``__missing__`` decides new keys. Capped in number and key length, as
+    keys may come from untrusted input. Registration replaces the process-wide
+    instance whole, so a reader never mixes a stale decision with a new registry
+    and needs no lock.
     """
 
     __slots__ = ("extra", "registered")
@@ -178,7 +183,7 @@ class _Decisions(dict[str, "Sanitizer | None"]):
         norm = _normalise(key)
         fn = (self.extra and self.extra.get(norm)) or self.registered.get(norm)
         fn = fn or _default_rule(norm)
-        if len(self) < _CACHE_MAX:
+        if len(self) < _CACHE_MAX and len(key) <= _CACHE_KEY_MAX:
             self[key] = fn
         return fn
 
@@ -276,6 +281,21 @@ def _mask_leaf(value: Any) -> Any:
     return value
 
 
+def _unreadable(value: Any) -> str:
+    """
+    The marker for a value that raised while being read: it cannot be checked for
+    secrets, so it is not passed on (fail closed), and nothing raises into publish.
+    """
+    return f"<unreadable {type(value).__name__}>"
+
+
+def _safe_leaf(value: Any) -> Any:
+    try:
+        return _mask_leaf(value)
+    except Exception:  # e.g. a str subclass whose methods raise
+        return _unreadable(value)
+
+
 _DICT, _LIST, _TUPLE, _NAMEDTUPLE, _SET, _DATACLASS = range(6)
 
 
@@ -289,16 +309,19 @@ def _kind(value: Any) -> int | None:
         return _TUPLE
     if t is str or t is int or t is float or t is bool or value is None:
         return None
-    if isinstance(value, Mapping):
-        return _DICT
-    if isinstance(value, tuple):
-        return _NAMEDTUPLE if hasattr(t, "_fields") else _TUPLE
-    if isinstance(value, list):
-        return _LIST
-    if isinstance(value, set | frozenset):
-        return _SET
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _DATACLASS
+    try:
+        if isinstance(value, Mapping):
+            return _DICT
+        if isinstance(value, tuple):
+            return _NAMEDTUPLE if hasattr(t, "_fields") else _TUPLE
+        if isinstance(value, list):
+            return _LIST
+        if isinstance(value, set | frozenset):
+            return _SET
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return _DATACLASS
+    except Exception:  # an object whose __class__ or ABC check raises: a leaf
+        return None
     return None
 
 
@@ -316,7 +339,9 @@ def _pairs(value: Any, kind: int) -> list[tuple[Any, Any]]:
     The (key, child) pairs of a container; the key is None where there is none.
     """
     if kind == _DICT:
-        return list(value.items())
+        # dict.items for a dict subclass: an override cannot hide data from the
+        # sanitizer that the encoder (which reads dicts natively) would write.
+        return list(dict.items(value) if isinstance(value, dict) else value.items())
     if kind == _NAMEDTUPLE:
         return list(zip(type(value)._fields, value, strict=False))
     if kind == _DATACLASS:
@@ -455,10 +480,13 @@ def _walk(
     """
     kind = _kind(root)
     if kind is None:
-        return _mask_leaf(root), False
+        return _safe_leaf(root), False
+    try:
+        stack = [_Frame(root, kind)]
+    except Exception:
+        return _unreadable(root), False
     memo: dict[int, tuple[Any, Any]] = {}
     on_path: set[int] = {id(root)}
-    stack = [_Frame(root, kind)]
     saw_cycle = False
     while True:
         frame = stack[-1]
@@ -473,7 +501,7 @@ def _walk(
             else:
                 child_kind = _kind(child)
                 if child_kind is None:
-                    new = _mask_leaf(child)
+                    new = _safe_leaf(child)
                 else:
                     seen = memo.get(id(child))
                     if seen is not None and seen[0] is child:
@@ -482,9 +510,14 @@ def _walk(
                         saw_cycle = True
                         new = _CYCLE if mark_cycles else child
                     else:
-                        on_path.add(id(child))
-                        stack.append(_Frame(child, child_kind))
-                        continue
+                        try:
+                            child_frame = _Frame(child, child_kind)
+                        except Exception:
+                            new = _unreadable(child)
+                        else:
+                            on_path.add(id(child))
+                            stack.append(child_frame)
+                            continue
             frame.out.append(new)
             if new is not child:
                 frame.changed = True
@@ -529,7 +562,11 @@ def sanitize_payload(
     if payload is None:
         return evt
     decide = _decider(sanitizers)
-    if _is_clean(payload, decide, 0):
+    try:
+        clean = _is_clean(payload, decide, 0)
+    except Exception:  # a container or leaf that raises when read: the walk marks it
+        clean = False
+    if clean:
         return evt
     new = _sanitize_value(payload, decide)
     if new is payload:

@@ -15,6 +15,12 @@ instead of being found, months later, in the trail. Rules:
 - a dataclass payload (the ``*_t`` factories) is checked the same way on its attributes;
 - a ``None`` payload passes only a schema with no required fields; any other kind of
   payload is refused;
+- the other fields are checked for every event, schema or not: ``type`` a non-empty
+  string, ``source``/``context_id``/``id`` strings (``id`` 36 characters), ``time`` a
+  ``datetime``, ``span_context`` a ``SpanContext``. Only an :class:`Event` built by
+  hand can break this, and it would otherwise fail after acceptance (history,
+  routing, metrics, a spill line that cannot be replayed); the check costs a few
+  identity tests per publish;
 - an encrypted payload (a mapping holding :data:`ENCRYPTED_MARKER`, as produced by
   :func:`audit_logging.crypto.encrypt_event`) is not checked again: the plaintext was
   validated before it was encrypted, and the envelope cannot be read here.
@@ -31,10 +37,13 @@ locking and never sees a half-made update.
 from __future__ import annotations
 
 import dataclasses
+import datetime as _dt
 import threading
 import types as _types
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, TypeAlias
+
+from opentelemetry.trace import SpanContext
 
 from audit_logging.events import EVENT_ANY, Event, EventType
 from audit_logging.exceptions import SchemaValidationError
@@ -57,6 +66,7 @@ FieldType: TypeAlias = "type | _types.UnionType | tuple[type, ...] | None"
 ``None`` for any value."""
 
 _MISSING: Final = object()
+_ID_LENGTH: Final = 36
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -210,13 +220,27 @@ def _fail_type(event_type: str, name: str, accepted: tuple[type, ...], value: ob
 
 def validate(evt: Event[Any]) -> None:
     """
-    Check ``evt``'s payload against the schema of its type [Go: validatePayload].
+    Check ``evt``'s fields, and its payload against the schema of its type [Go: validatePayload].
 
     Raises:
         SchemaValidationError: the payload breaks the schema; ``event_type`` and
             ``field`` say where (``field`` is ``""`` when the payload as a whole is wrong).
     """
-    compiled = _registry.get(evt.type)
+    event_type = evt.type
+    try:
+        compiled = _registry.get(event_type)
+    except TypeError:  # an unhashable "type"
+        compiled = None
+    if (
+        (compiled is None and (event_type.__class__ is not str or not event_type))
+        or evt.source.__class__ is not str
+        or evt.context_id.__class__ is not str
+        or evt.id.__class__ is not str
+        or len(evt.id) != _ID_LENGTH
+        or evt.time.__class__ is not _dt.datetime
+        or evt.span_context.__class__ is not SpanContext
+    ):
+        _check_fields(evt)
     if compiled is None:
         return
     payload = evt.payload
@@ -235,6 +259,52 @@ def validate(evt: Event[Any]) -> None:
                 _fail_type(evt.type, name, accepted, value)
         return
     _validate_other(evt.type, compiled, payload)
+
+
+def _type_text(event_type: object) -> str:
+    """
+    The event type for an error message: the type itself if it is text, else a placeholder.
+    """
+    return event_type if isinstance(event_type, str) else f"<{type(event_type).__name__}>"
+
+
+def _check_fields(evt: Event[Any]) -> None:
+    """
+    The slow path of the field check: types of the fields other than the payload.
+
+    An :class:`Event` built by hand (not by a factory or :func:`new_event`) can
+    hold anything; a non-string type or source would otherwise break the bus
+    after it accepted the event (history, routing, metrics), and an event whose
+    fields a spill line cannot restore would be quarantined at replay instead of
+    delivered. Subclasses (``EventType``, a frozen clock's ``datetime``) pass.
+    """
+    event_type = evt.type
+    if not isinstance(event_type, str):
+        raise SchemaValidationError(
+            _type_text(event_type), "type", f"must be a str, not {type(event_type).__name__}"
+        )
+    if not event_type:
+        raise SchemaValidationError(event_type, "type", "must not be empty")
+    for name in ("source", "context_id", "id"):
+        value = getattr(evt, name)
+        if not isinstance(value, str):
+            raise SchemaValidationError(
+                event_type, name, f"must be a str, not {type(value).__name__}"
+            )
+    if len(evt.id) != _ID_LENGTH:
+        raise SchemaValidationError(
+            event_type, "id", f"must be a {_ID_LENGTH}-character UUID, got {len(evt.id)} characters"
+        )
+    if not isinstance(evt.time, _dt.datetime):
+        raise SchemaValidationError(
+            event_type, "time", f"must be a datetime, not {type(evt.time).__name__}"
+        )
+    if not isinstance(evt.span_context, SpanContext):
+        raise SchemaValidationError(
+            event_type,
+            "span_context",
+            f"must be an opentelemetry SpanContext, not {type(evt.span_context).__name__}",
+        )
 
 
 def _validate_other(event_type: str, compiled: _Compiled, payload: object) -> None:

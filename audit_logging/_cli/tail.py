@@ -84,7 +84,8 @@ def _printer(console: Console) -> Callable[[bytes, str, int], None]:
         try:
             evt = Event.from_dict(orjson.loads(line))
         except (orjson.JSONDecodeError, ValueError, TypeError):
-            text = Text(f"{os.path.basename(source)}:{lineno}: not an event: ", style="yellow")
+            where = safe_text(os.path.basename(source), 200)
+            text = Text(f"{where}:{lineno}: not an event: ", style="yellow")
             text.append(safe_text(line.decode("utf-8", "backslashreplace"), 300))
             console.print(text, soft_wrap=True)
             return
