@@ -46,13 +46,14 @@ import datetime as _dt
 import enum
 import json
 import math
+import re
 import uuid
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
-__all__ = ["MAX_DEPTH", "dumps", "json_default", "make_safe"]
+__all__ = ["MAX_DEPTH", "dumps", "json_default", "loads", "make_safe"]
 
 MAX_DEPTH = 250
 """Nesting below this depth is replaced by a marker in the fallback path."""
@@ -174,3 +175,34 @@ def dumps(value: Any) -> bytes:
                 safe, ensure_ascii=False, separators=(",", ":"), allow_nan=False
             ).encode("utf-8")
     return _escape_separators(data)
+
+
+_MAYBE_BIG_INT = re.compile(rb"[:,\[]\s*-?[0-9]{19}")  # a number token of 19+ digits
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def loads(data: bytes | str) -> Any:
+    """
+    Decode what :func:`dumps` wrote, strictly: no NaN/Infinity, valid UTF-8.
+
+    orjson reads an integer beyond 64 bits as a float, or refuses it ("number is
+    infinity") past a double's range; :func:`dumps` writes such integers exactly
+    (through the stdlib), so where one may be present the stdlib decodes the data
+    instead, still refusing the NaN/Infinity constants.
+
+    Raises:
+        ValueError: not valid JSON.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        if not _MAYBE_BIG_INT.search(raw):
+            raise
+        return json.loads(raw, parse_constant=_reject_constant)
+    if _MAYBE_BIG_INT.search(raw):
+        return json.loads(raw, parse_constant=_reject_constant)
+    return value

@@ -34,7 +34,7 @@ def default_error_func(exc: BaseException, evt: Event[Any] | None) -> None:
         _log.error("audit bus: %s: %s", type(exc).__name__, exc)
     else:
         _log.error(
-            "audit bus: %s: %s (event %s, type %s)", type(exc).__name__, exc, evt.id, evt.type
+            "audit bus: %s: %s (event %r, type %r)", type(exc).__name__, exc, evt.id, evt.type
         )
 
 

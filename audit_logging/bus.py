@@ -78,6 +78,7 @@ LIFECYCLE_SOURCE = "audit_logging.bus"
 _SEVERITY = {Delivery.DROPPED: 3, Delivery.SPILLED: 2}
 _TRANSPORT_NAME = "transport"
 _REPLAY_LOCK_TIMEOUT = 5.0
+_MATCH_CACHE_MAX = 1024  # event types whose subscriptions are cached
 _REPLAY_COMMIT_EVERY = 500  # lines replayed between sink flushes and checkpoints
 
 
@@ -307,7 +308,9 @@ class Bus:
         subs = self._by_type.get(event_type)
         if subs is None:
             subs = tuple(s for s in self._subs if s.matches(event_type))
-            self._by_type[event_type] = subs
+            # Types are caller input: the cache stays bounded in entries and in size.
+            if len(self._by_type) < _MATCH_CACHE_MAX and len(event_type) <= 128:
+                self._by_type[event_type] = subs
         return subs
 
     # -- publishing ------------------------------------------------------------------

@@ -122,7 +122,6 @@ import errno
 import fcntl
 import hashlib
 import hmac
-import json
 import logging
 import math
 import os
@@ -136,7 +135,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-import orjson
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from audit_logging import _encoding
@@ -175,7 +173,6 @@ _CRC_RE = re.compile(rb',"crc32":"([0-9a-f]{8})"\}')
 _HMAC_PREFIX = b',"hmac":"'
 _HMAC_SUFFIX_LEN = len(_HMAC_PREFIX) + 64 + 2
 _HMAC_RE = re.compile(rb',"hmac":"([0-9a-f]{64})"\}')
-_MAYBE_BIG_INT = re.compile(rb"[:,\[]\s*-?[0-9]{19}")  # a number token of 19+ digits
 _MIN_KEY_BYTES = 16
 
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -242,10 +239,6 @@ class _BadLine(Exception):
 
 def _bad(reason: str) -> NoReturn:
     raise _BadLine(reason)
-
-
-def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 def _oserror(exc: OSError, what: str, path: Path | str) -> SpillError:
@@ -1052,10 +1045,7 @@ class SpillStore:
         else:
             _bad("not a spill line: no crc32/hmac integrity field at its end")
         try:
-            obj = orjson.loads(body)  # strict: no NaN/Infinity, valid UTF-8, no lone surrogates
-            if _MAYBE_BIG_INT.search(body):
-                # orjson reads integers beyond 64 bits as floats; the stdlib keeps them exact.
-                obj = json.loads(body, parse_constant=_reject_constant)
+            obj = _encoding.loads(body)  # strict: no NaN/Infinity, valid UTF-8; big ints exact
         except ValueError as exc:
             _bad(f"invalid JSON: {str(exc)[:200]}")
         if not isinstance(obj, dict):

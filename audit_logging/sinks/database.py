@@ -71,8 +71,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
+from audit_logging._encoding import loads
 from audit_logging.events import Event, format_time
 from audit_logging.exceptions import AuditError, MissingDependencyError
 from audit_logging.sinks._base import SinkHandler
@@ -168,8 +167,8 @@ def event_from_row(row: Any) -> Event[Any]:
     payload = mapping["payload"]
     if isinstance(payload, str | bytes):  # a JSON/JSONB column arrives already decoded
         try:
-            payload = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
+            payload = loads(payload)  # integers beyond 64 bits stay exact
+        except ValueError as exc:
             raise ValueError(f"column 'payload' is not JSON: {exc}") from None
     return Event.from_dict(
         {

@@ -124,11 +124,6 @@ def test_hostile_events_are_stored_one_row_each(db: Database, tmp_path: Path) ->
     assert_rows_match(db, table, events)
 
 
-@pytest.mark.xfail(
-    reason="bug: sinks.database.event_from_row parses the payload with orjson.loads, which "
-    "refuses integers beyond a double's range ('number is infinity'); the row is stored fine",
-    strict=True,
-)
 def test_integer_beyond_double_range_reads_back(sqlite_db: Database, tmp_path: Path) -> None:
     """A 400-digit integer is stored exactly and event_from_row reads it back."""
     table = sqlite_db.new_table()

@@ -225,11 +225,6 @@ def test_label_cardinality_is_bounded(types: list[str]) -> None:
     assert reasons <= KNOWN_REASONS | {"other"}
 
 
-@pytest.mark.xfail(
-    reason="bug: Bus._matching caches the subscriptions per event type in _by_type without a "
-    "bound, so every distinct type string (any size) is kept for the bus's life",
-    strict=True,
-)
 def test_distinct_huge_types_are_not_retained_by_the_bus() -> None:
     """500 distinct 100 KB event types do not stay in memory once published (history off)."""
     import gc

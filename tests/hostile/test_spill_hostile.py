@@ -121,11 +121,6 @@ def test_hostile_events_spill_as_strict_lines_and_replay_intact(
     assert not list(spill.glob("*.jsonl*")), "replayed files must be removed"
 
 
-@pytest.mark.xfail(
-    reason="bug: spillover._parse_line tries orjson.loads first, which refuses integers "
-    "beyond a double's range ('number is infinity'), so a spilled 10**400 is quarantined",
-    strict=True,
-)
 def test_integer_beyond_double_range_replays(tmp_path: Path) -> None:
     """A 400-digit integer (exact in the spill line) replays instead of being quarantined."""
     spill = tmp_path / "spill"
