@@ -180,7 +180,9 @@ class KafkaHandler(SinkHandler):
         self._dead_letters = (
             None if dead_letter_dir is None else DeadLetterFile(dead_letter_dir, topic, topic=topic)
         )
-        self._backend: Backend = make_backend(backend, bootstrap_servers, config)
+        self._backend: Backend = make_backend(
+            backend, bootstrap_servers, config, inline_reports=self.async_send
+        )
         self.backend = backend
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
