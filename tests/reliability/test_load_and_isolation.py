@@ -24,7 +24,6 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,21 +40,6 @@ from tests._helpers import Errors, Recorder
 
 SOAK = os.environ.get("AUDIT_SOAK") == "1"
 soak_only = pytest.mark.skipif(not SOAK, reason="soak variant: set AUDIT_SOAK=1")
-
-
-@pytest.fixture
-def buses() -> Iterator[Any]:
-    """Builds buses and closes them after the test (bounded, whatever the test left)."""
-    made: list[Bus] = []
-
-    def make(**kwargs: Any) -> Bus:
-        bus = Bus(**kwargs)
-        made.append(bus)
-        return bus
-
-    yield make
-    for bus in made:
-        bus.close(timeout=5)
 
 
 def spill_lines(spill_dir: Path) -> list[dict[str, Any]]:

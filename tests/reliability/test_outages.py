@@ -31,14 +31,12 @@ retried (never spilled, so never replayed), dead-lettered to a separate file wit
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
 import logging
 import os
 import threading
 import time
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +50,13 @@ from audit_logging.events import EVENT_ANY, Event, new_event
 from audit_logging.sinks.database import DatabaseHandler, audit_table, event_from_row
 from tests._helpers import Errors, Recorder
 from tests.sinks.conftest import Database, PgCluster, TcpProxy
-from tests.sinks.kafka_fixtures import KafkaProxy, MockBroker, consume_all, unique_topic
+from tests.sinks.kafka_fixtures import (
+    KafkaProxy,
+    MockBroker,
+    collect_leaked_sockets,  # noqa: F401  (autouse)
+    consume_all,
+    unique_topic,
+)
 
 # kafka-python does not close the sockets of connections the cut proxy resets.
 pytestmark = pytest.mark.filterwarnings(
@@ -64,16 +68,6 @@ SOAK = [
     pytest.mark.skipif(os.environ.get("AUDIT_SOAK") != "1", reason="soak size: set AUDIT_SOAK=1"),
 ]
 ACCEPTED = (Delivery.QUEUED, Delivery.SPILLED)
-
-
-@pytest.fixture(autouse=True)
-def _collect_leaked_sockets() -> Iterator[None]:
-    """After each test, collect (quietly) the sockets kafka-python leaves unclosed, so
-    they are not reported as unraisable warnings in whichever test runs next."""
-    yield
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
 
 
 def counter_total(registry: CollectorRegistry, name: str) -> dict[str, float]:

@@ -64,21 +64,6 @@ SOAK = os.environ.get("AUDIT_SOAK") == "1"
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture
-def buses() -> Iterator[Any]:
-    """Builds buses and closes them after the test."""
-    made: list[Bus] = []
-
-    def make(**kwargs: Any) -> Bus:
-        bus = Bus(**kwargs)
-        made.append(bus)
-        return bus
-
-    yield make
-    for bus in made:
-        bus.close(timeout=10)
-
-
 def _artifact_bytes(root: Path) -> dict[str, bytes]:
     """Every file under ``root``, gzip members decompressed (name -> bytes)."""
     blobs: dict[str, bytes] = {}

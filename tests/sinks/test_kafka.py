@@ -7,12 +7,10 @@ cut it (RELIABILITY.md S4); the oversize test sends a 2 MiB event (S5).
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import threading
 import time
-import warnings
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +40,7 @@ from tests.sinks.kafka_fixtures import (
 
 mock_broker = kafka_fixtures.mock_broker
 kafka_proxy = kafka_fixtures.kafka_proxy
+collect_leaked_sockets = kafka_fixtures.collect_leaked_sockets
 
 pytest.importorskip("kafka")
 pytest.importorskip("confluent_kafka")
@@ -50,16 +49,6 @@ pytest.importorskip("confluent_kafka")
 pytestmark = pytest.mark.filterwarnings(
     "ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning"
 )
-
-
-@pytest.fixture(autouse=True)
-def _collect_leaked_sockets() -> Iterator[None]:
-    """After each test, collect (quietly) the sockets kafka-python leaves unclosed, so
-    they are not reported as unraisable warnings in whichever test runs next."""
-    yield
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
 
 
 BACKENDS = ("kafka-python", "confluent")
