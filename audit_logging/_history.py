@@ -100,6 +100,8 @@ _ATOMS = frozenset(
 )  # fmt: skip
 """Immutable types whose values are shared, never copied."""
 _COPY_DEPTH = 32
+_FOLD_BATCH = 64
+"""Pending adds folded into the ordered map at once (amortises the lock and the eviction)."""
 _UNKNOWN: Any = object()
 _ID = 4
 """Index of the event id in an entry's fields."""
@@ -318,10 +320,15 @@ class History:
 
     def add(self, evt: Event[Any]) -> bool:
         """
-        Keep a private copy of an event; returns False if it was a duplicate or too large.
+        Keep a private copy of an event; False if it is too large or already kept.
+
+        Adds are folded into the history in batches (and before every read), so the
+        cap and the byte budget may be exceeded by up to ``_FOLD_BATCH`` events
+        between folds; a duplicate of an event still pending returns True and is
+        dropped when folded.
         """
-        if self._cap == 0:
-            return False
+        if self._cap == 0 or evt.id in self._entries:
+            return False  # off, or kept already (a pending duplicate is dropped at the fold)
         payload = evt.payload
         size = _EVENT_OVERHEAD + len(evt.source) + len(evt.type) + len(evt.context_id)
         kept, payload_size = (None, 0) if payload is None else _copy_and_size(payload, 0)
@@ -336,21 +343,23 @@ class History:
                 return False
         event_id = evt.id
         fields = (evt.type, evt.source, kept, evt.context_id, event_id, evt.time, evt.span_context)
-        entry = (fields, size)
-        self._pending.append(entry)  # atomic: publishers never wait on each other here
+        pending = self._pending
+        pending.append((fields, size))  # atomic: publishers never wait on each other here
+        n = len(pending)
         lock = self._lock
-        if len(self._pending) > self._cap:
+        if n > self._cap:
             lock.acquire()  # far behind: catch up now, bounding the pending queue
-        elif not lock.acquire(blocking=False):
-            # Another thread is folding the pending events in; it (or the next add,
-            # len() or snapshot()) takes ours too. A blocking lock here convoys under
-            # the GIL: four publishing threads ran at a third of one thread's rate.
+        elif n < _FOLD_BATCH or not lock.acquire(blocking=False):
+            # Folding is amortised over _FOLD_BATCH adds (every read folds first). If
+            # another thread is folding, it (or the next add or read) takes ours too:
+            # a blocking lock here convoys under the GIL (four publishing threads ran
+            # at a third of one thread's rate).
             return True
         try:
             self._fold_pending()
         finally:
             lock.release()
-        return self._entries.get(event_id) is entry
+        return True
 
     def _fold_pending(self) -> None:
         """

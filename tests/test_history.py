@@ -33,7 +33,9 @@ def test_duplicate_ids_are_kept_once():
     h = History(10, 10**9)
     e = ev()
     assert h.add(e)
-    assert not h.add(e)
+    h.add(e)  # a duplicate of a still pending add is dropped when folded
+    assert len(h) == 1
+    assert not h.add(e)  # once kept, a duplicate is refused at once
     assert len(h) == 1
 
 
