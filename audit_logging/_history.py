@@ -53,45 +53,6 @@ _SCALARS = (int, float, bool, type(None))
 _FAST_DEPTH = 8
 
 
-def _fast_size(obj: Any, depth: int) -> int:
-    """
-    Size of plain JSON-like data (str keys, str/number/None leaves, dicts and lists);
-    -1 when something else (or deep nesting) needs the careful walk.
-    """
-    kind = type(obj)
-    if kind is str:
-        return _OBJECT_OVERHEAD + len(obj)
-    if kind in _SCALARS:
-        return _OBJECT_OVERHEAD
-    if depth >= _FAST_DEPTH:
-        return -1
-    if kind is dict:
-        size = _OBJECT_OVERHEAD * 2 + 16 * len(obj)
-        for key, value in obj.items():
-            vkind = type(value)
-            if type(key) is not str:
-                return -1
-            if vkind is str:
-                size += _OBJECT_OVERHEAD * 2 + len(key) + len(value)
-            elif vkind in _SCALARS:
-                size += _OBJECT_OVERHEAD * 2 + len(key)
-            else:
-                inner = _fast_size(value, depth + 1)
-                if inner < 0:
-                    return -1
-                size += _OBJECT_OVERHEAD + len(key) + inner
-        return size
-    if kind is list:
-        size = _OBJECT_OVERHEAD + 8 * len(obj)
-        for value in obj:
-            inner = _fast_size(value, depth + 1)
-            if inner < 0:
-                return -1
-            size += inner
-        return size
-    return -1
-
-
 _ATOMS = frozenset(
     {
         str, int, float, bool, type(None), bytes, complex,
@@ -155,8 +116,9 @@ def _copy_and_size(obj: Any, depth: int) -> tuple[Any, int]:
     """
     A copy of plain JSON-like data and its estimated size, in one walk.
 
-    The size is exactly :func:`_fast_size`'s; ``(_UNKNOWN, -1)`` whenever
-    ``_fast_size`` would give up. This is the path of every publish.
+    Strings count by length with a per-object overhead; ``(_UNKNOWN, -1)`` for
+    anything else (or nesting past ``_FAST_DEPTH``), which needs the careful walk.
+    This is the path of every publish.
     """
     kind = type(obj)
     if kind is str:
@@ -227,13 +189,18 @@ def estimate_size(evt: Event[Any]) -> int:
     payload = evt.payload
     if payload is None:
         return size
-    fast = _fast_size(payload, 0)
-    if fast >= 0:
-        return size + fast
+    fast = _copy_and_size(payload, 0)[1]
+    return size + (fast if fast >= 0 else _careful_size(payload))
+
+
+def _careful_size(payload: Any) -> int:
+    """
+    The size of a payload the fast walk gave up on: any object, cycles, hostile containers.
+    """
     try:
-        return size + _walk_size(payload)
+        return _walk_size(payload)
     except Exception:  # a container subclass whose len() or iteration raises
-        return size + _fallback_size(payload)
+        return _fallback_size(payload)
 
 
 def _fallback_size(payload: Any) -> int:
@@ -332,15 +299,14 @@ class History:
         payload = evt.payload
         size = _EVENT_OVERHEAD + len(evt.source) + len(evt.type) + len(evt.context_id)
         kept, payload_size = (None, 0) if payload is None else _copy_and_size(payload, 0)
-        if payload_size < 0:  # not plain data: the careful walk, then a deep copy
-            size = estimate_size(evt)
-            if size > self._max_bytes:
-                return False
+        if payload_size < 0:  # not plain data: the careful walk, then (if kept) a deep copy
+            payload_size = _careful_size(payload)
+            kept = _UNKNOWN
+        size += payload_size
+        if size > self._max_bytes:
+            return False
+        if kept is _UNKNOWN:
             kept = private_copy(payload)
-        else:
-            size += payload_size
-            if size > self._max_bytes:
-                return False
         event_id = evt.id
         fields = (evt.type, evt.source, kept, evt.context_id, event_id, evt.time, evt.span_context)
         pending = self._pending
