@@ -267,6 +267,17 @@ class CircuitBreaker:
         return self._state is CircuitState.CLOSED or self._max_fails <= 0
 
     @property
+    def is_open(self) -> bool:
+        """
+        True while the breaker is ``OPEN`` (refusing, not yet due for a probe).
+
+        Lock-free while closed, the common case; otherwise decided by :attr:`state`.
+        """
+        if self._state is CircuitState.CLOSED or self._max_fails <= 0:
+            return False
+        return self.state is CircuitState.OPEN
+
+    @property
     def state(self) -> CircuitState:
         """
         The current state (``OPEN`` becomes ``HALF_OPEN`` here once the timeout has passed).

@@ -436,8 +436,7 @@ class Bus:
         limit = self._config.buffer_size
         pool = self._pool
         for sub in self._matching(evt.type):
-            breaker = sub.breaker
-            if not breaker.is_closed and breaker.state is CircuitState.OPEN:
+            if sub.breaker.is_open:
                 outcome = self._spill_event(evt, sub, "circuit_open")
                 error = CircuitOpenError(f"circuit of subscription {sub.name!r} is open")
             else:
@@ -468,8 +467,7 @@ class Bus:
         worst = Delivery.DELIVERED
         error: Exception | None = None
         for sub in self._matching(evt.type):
-            breaker = sub.breaker
-            if not breaker.is_closed and breaker.state is CircuitState.OPEN:
+            if sub.breaker.is_open:
                 error = CircuitOpenError(f"circuit of subscription {sub.name!r} is open")
             with sub.lock:
                 outcome = self._deliver_one(sub, evt)
@@ -604,10 +602,7 @@ class Bus:
         """
         True while some subscription's circuit is open (not yet half-open).
         """
-        return any(
-            not sub.breaker.is_closed and sub.breaker.state is CircuitState.OPEN
-            for sub in self._subs
-        )
+        return any(sub.breaker.is_open for sub in self._subs)
 
     def recover_spillover(self) -> int:
         """
@@ -627,7 +622,7 @@ class Bus:
         if store is None:
             return 0
         unknown: set[str] = set()
-        touched: dict[int, Subscription] = {}
+        touched: set[Subscription] = set()
 
         def deliver(evt: Event[Any], sub_name: str | None) -> bool:
             if sub_name is None:
@@ -651,15 +646,14 @@ class Bus:
                     kept = self._deliver_one(sub, evt) is Delivery.DROPPED or kept
                 finally:
                     sub.lock.release()
-                touched[id(sub)] = sub
+                touched.add(sub)
             return not kept
 
         def commit() -> None:
             # Batching sinks hold accepted events in memory: store them (or get them
             # handed back and re-spilled) before the checkpoint moves past them.
             while touched:
-                _, sub = touched.popitem()
-                sub.flush_handler()
+                touched.pop().flush_handler()
 
         def bad_line(path: str, lineno: int, reason: str) -> None:
             self._reporter.report(SpillError(f"{path}:{lineno}: {reason}; line quarantined"))
