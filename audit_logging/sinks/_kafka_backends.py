@@ -292,27 +292,25 @@ class ConfluentBackend(Backend):
         headers: list[tuple[str, bytes]],
         done: DoneCallback,
     ) -> None:
-        produce = self._producer.produce
+        producer = self._producer
         report = functools.partial(self._report, done)
         hdrs = cast("list[tuple[str, str | bytes | None]]", headers)  # no copy: lists are invariant
-        try:
-            produce(topic, value=value, key=key, headers=hdrs, on_delivery=report)
-            if self._inline:
-                self._last_send = time.monotonic()
-                self._producer.poll(0)
-            return
-        except BufferError:
-            pass
-        # The local queue is full: serve delivery reports until there is room.
-        deadline = time.monotonic() + self._max_block
+        deadline = None
         while True:
-            self._producer.poll(0.01)
             try:
-                produce(topic, value=value, key=key, headers=hdrs, on_delivery=report)
-                return
+                producer.produce(topic, value=value, key=key, headers=hdrs, on_delivery=report)
+                break
             except BufferError:
-                if time.monotonic() >= deadline:
+                # The local queue is full: serve delivery reports until there is room.
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self._max_block
+                elif now >= deadline:
                     raise
+                producer.poll(0.01)
+        if self._inline:
+            self._last_send = time.monotonic()
+            producer.poll(0)
 
     def _report(self, done: DoneCallback, err: Any, _msg: Any) -> None:
         done(None if err is None else self._ck.KafkaException(err))
