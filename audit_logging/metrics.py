@@ -330,6 +330,17 @@ def _family_for(registry: CollectorRegistry) -> _Family:
         return family
 
 
+def _cached(cache: dict[_K, _V], key: _K) -> _V | None:
+    """
+    The cached child for ``key``; None when absent or unhashable (an event built by
+    hand with a non-string type, which the bus still counts when it rejects it).
+    """
+    try:
+        return cache.get(key)
+    except TypeError:
+        return None
+
+
 def _remember(cache: dict[_K, _V], key: _K, value: _V) -> _V:
     if len(cache) < _MAX_CACHED_KEYS and _cacheable(key):
         cache[key] = value
@@ -388,10 +399,7 @@ class PrometheusMetrics:
         """
         Count an event accepted by ``publish``.
         """
-        try:
-            child = self._published.get(event_type)
-        except TypeError:  # unhashable: an event built by hand with a non-str type
-            child = None
+        child = _cached(self._published, event_type)
         if child is None:
             family = self._family
             child = family.published.labels(family.type_label(event_type))
@@ -402,10 +410,7 @@ class PrometheusMetrics:
         """
         Count a copy of an event that every handler of a subscription accepted.
         """
-        try:
-            child = self._delivered.get(event_type)
-        except TypeError:  # unhashable: an event built by hand with a non-str type
-            child = None
+        child = _cached(self._delivered, event_type)
         if child is None:
             family = self._family
             child = family.delivered.labels(family.type_label(event_type))
@@ -417,10 +422,7 @@ class PrometheusMetrics:
         Count an event (or one subscription's copy) that was lost, with why.
         """
         key = (event_type, reason)
-        try:
-            child = self._dropped.get(key)
-        except TypeError:  # unhashable: an event built by hand with a non-str type
-            child = None
+        child = _cached(self._dropped, key)
         if child is None:
             family = self._family
             child = family.dropped.labels(family.type_label(event_type), _reason_label(reason))
@@ -432,10 +434,7 @@ class PrometheusMetrics:
         Count a copy written to the spill directory instead of being delivered now.
         """
         key = (event_type, reason)
-        try:
-            child = self._spilled.get(key)
-        except TypeError:  # unhashable: an event built by hand with a non-str type
-            child = None
+        child = _cached(self._spilled, key)
         if child is None:
             family = self._family
             child = family.spilled.labels(family.type_label(event_type), _reason_label(reason))
@@ -446,10 +445,7 @@ class PrometheusMetrics:
         """
         Record how long one handler took; negative or NaN durations count as zero.
         """
-        try:
-            child = self._latency.get(event_type)
-        except TypeError:  # unhashable: an event built by hand with a non-str type
-            child = None
+        child = _cached(self._latency, event_type)
         if child is None:
             family = self._family
             child = family.latency.labels(family.type_label(event_type))
