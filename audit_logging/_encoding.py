@@ -197,12 +197,6 @@ def loads(data: bytes | str) -> Any:
         ValueError: not valid JSON.
     """
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        if not _MAYBE_BIG_INT.search(raw):
-            raise
-        return json.loads(raw, parse_constant=_reject_constant)
     if _MAYBE_BIG_INT.search(raw):
         return json.loads(raw, parse_constant=_reject_constant)
-    return value
+    return orjson.loads(raw)
