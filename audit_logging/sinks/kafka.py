@@ -6,7 +6,9 @@ Record layout: value = the canonical JSON of the event (API §1); key = the even
 (``key_by="context_id"`` keeps one request's events ordered in one partition; an
 event without a context id falls back to its id); headers ``event_type`` and, when
 the event carries a valid span, W3C ``traceparent`` (``00-<trace>-<span>-<flags>``).
-Kafka is at-least-once for us: consumers de-duplicate on the event id.
+Kafka is at-least-once for us: consumers de-duplicate on the event id. Both
+back-ends put a key in the same partition as the Java client does (murmur2 of the
+key), so switching back-end keeps one context's events in one partition.
 
 Delivery promise:
 
@@ -188,6 +190,7 @@ class KafkaHandler(SinkHandler):
         self._idle = threading.Condition(self._lock)
         self._pending: dict[int, Event[Any]] = {}
         self._flushers = 0
+        self._settling = 0  # failures taken from _pending, not yet handed back
         self._tokens = itertools.count()
         self._last_span: object = None
         self._last_parent = b""
@@ -266,9 +269,9 @@ class KafkaHandler(SinkHandler):
         outcome: list[BaseException | None] = []
         acknowledged = threading.Event()
 
-        def done(tok: int, event: Event[Any], exc: BaseException | None) -> None:
-            self._done(tok, event, exc, report=False)
-            outcome.append(exc)
+        def done(tok: int, event: Event[Any], result: object) -> None:
+            self._done(tok, event, result, report=False)
+            outcome.append(result if isinstance(result, BaseException) else None)
             acknowledged.set()
 
         self._send(token, evt, key, value, headers, done)
@@ -288,7 +291,7 @@ class KafkaHandler(SinkHandler):
         key: bytes,
         value: bytes,
         headers: list[tuple[str, bytes]],
-        done: Callable[[int, Event[Any], BaseException | None], None],
+        done: Callable[[int, Event[Any], object], None],
     ) -> None:
         try:
             self._backend.send(self.topic, key, value, headers, functools.partial(done, token, evt))
@@ -311,28 +314,43 @@ class KafkaHandler(SinkHandler):
                 self._idle.notify_all()
         return evt
 
-    def _done(
-        self, token: int, evt: Event[Any], exc: BaseException | None, *, report: bool = True
-    ) -> None:
+    def _done(self, token: int, evt: Event[Any], result: object, *, report: bool = True) -> None:
         """
         A record was acknowledged or failed (on the client's thread in async mode).
+
+        ``result`` is the error, or anything else (the client's metadata) on success.
         """
-        if self._forget(token) is None:
-            return  # already handed back by close()
-        if exc is None:
-            self.sent += 1
-        elif is_too_large(exc):
+        if not isinstance(result, BaseException):
+            if self._forget(token) is not None:  # else already handed back by close()
+                self.sent += 1
+            return
+        # A failure is claimed (so close() cannot hand it back too) and counted as
+        # settling until it is dead-lettered or reported: flush() waits for both.
+        with self._lock:
+            if self._pending.pop(token, None) is None:
+                return
+            self._settling += 1
+        try:
+            self._settle_failure(evt, result, report)
+        finally:
+            with self._lock:
+                self._settling -= 1
+                self._idle.notify_all()
+
+    def _settle_failure(self, evt: Event[Any], exc: BaseException, report: bool) -> None:
+        self._backend.record_failed(exc)
+        if is_too_large(exc):
             self._dead_letter(evt, "record_too_large", str(exc))
-        else:
-            self.failed += 1
-            if report:
-                self._report_failed(
-                    [evt],
-                    KafkaDeliveryError(
-                        f"{self._label}: event {evt.id} not delivered to topic {self.topic!r}: "
-                        f"{type(exc).__name__}: {exc}"
-                    ),
-                )
+            return
+        self.failed += 1
+        if report:
+            self._report_failed(
+                [evt],
+                KafkaDeliveryError(
+                    f"{self._label}: event {evt.id} not delivered to topic {self.topic!r}: "
+                    f"{type(exc).__name__}: {exc}"
+                ),
+            )
 
     def flush(self, timeout: float | None = None) -> None:
         """
@@ -355,7 +373,7 @@ class KafkaHandler(SinkHandler):
         with self._lock:
             self._flushers += 1
             try:
-                while self._pending:
+                while self._pending or self._settling:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return

@@ -375,6 +375,41 @@ def test_transport_sends_every_event_and_flushes_at_bus_close(
     assert sum(high_watermarks(mock_broker.bootstrap, topic).values()) == 200
 
 
+@pytest.mark.timeout(30)
+def test_a_timeout_retires_only_a_producer_old_enough_to_have_expired(
+    mock_broker: MockBroker,
+) -> None:
+    """
+    kafka-python: an expired batch (KafkaTimeoutError) retires the idempotent
+    producer, unless the producer is younger than delivery_timeout_ms (then the
+    record came from one already retired); other errors never retire it.
+    """
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    from audit_logging.sinks._kafka_backends import KafkaPythonBackend
+
+    config = {"api_version": (2, 0), "enable_idempotence": True, "delivery_timeout_ms": 60_000}
+    backend = KafkaPythonBackend(mock_broker.bootstrap, config)
+    try:
+        backend.start()
+        first = backend._producer
+        backend.record_failed(KafkaTimeoutError("expired"))  # a 0 s old producer
+        backend._born = (first, time.monotonic() - 61)  # as if it had lived past the timeout
+        backend.record_failed(KafkaConnectionError("refused"))
+        assert backend._producer is first
+        backend.record_failed(KafkaTimeoutError("expired"))
+        for thread in threading.enumerate():
+            if thread.name == "audit-kafka-reset":
+                thread.join(10)
+        assert backend._producer is None  # the next send builds a fresh producer
+        assert not first._sender.is_alive()
+        backend.start()
+        assert backend._producer is not None
+        assert backend._producer is not first
+    finally:
+        backend.close(2)
+
+
 def test_invalid_arguments_are_refused() -> None:
     """Unknown back-end, key_by or an empty topic raise ValueError at construction."""
     with pytest.raises(ValueError, match="backend"):
