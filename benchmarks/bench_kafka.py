@@ -222,7 +222,7 @@ def mock_broker() -> Iterator[str]:
 TARGET_KAFKA_PYTHON = 0.8
 TARGET_CONFLUENT_EPS = 50_000
 PROFILES: dict[str, dict[str, Any]] = {
-    "quick": {"events": 1_000, "fast_events": 10_000, "repeats": 1},
+    "quick": {"events": 5_000, "fast_events": 10_000, "repeats": 1},
     "full": {"events": 10_000, "fast_events": 100_000, "repeats": 5},
 }
 
