@@ -157,6 +157,19 @@ class KafkaPythonBackend(Backend):
 
         self._kafka = kafka
         self._config = dict(config)
+        producer = kafka.KafkaProducer
+        known = {
+            *getattr(producer, "DEFAULT_CONFIG", ()),
+            *getattr(producer, "DEPRECATED_CONFIGS", ()),
+        }
+        unknown = sorted(key for key in self._config if known and key not in known)
+        if unknown:
+            # KafkaProducer is built lazily: without this check a typo would only show
+            # at the first event, as a failed delivery.
+            raise ValueError(
+                f"unknown kafka-python producer option(s): {', '.join(unknown)} "
+                "(spell them as kafka-python does, e.g. linger_ms)"
+            )
         # Same partitions as kafka-python's default, at less CPU per keyed record.
         self._config.setdefault("partitioner", KeyHashPartitioner())
         self._config["bootstrap_servers"] = bootstrap_servers
@@ -290,7 +303,12 @@ class ConfluentBackend(Backend):
         conf.setdefault("partitioner", "murmur2_random")
         # librdkafka logs to stderr unless given a logger; served by the poller thread.
         conf.setdefault("logger", logging.getLogger("confluent_kafka.producer"))
-        self._producer = confluent_kafka.Producer(conf)
+        try:
+            self._producer = confluent_kafka.Producer(conf)
+        except confluent_kafka.KafkaException as exc:
+            error = exc.args[0] if exc.args else exc
+            text = error.str() if hasattr(error, "str") else str(error)
+            raise ValueError(f"invalid confluent-kafka producer configuration: {text}") from exc
         self._inline = inline_reports
         self._last_send = 0.0
         self._stop = threading.Event()

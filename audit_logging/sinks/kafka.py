@@ -117,7 +117,7 @@ def _default_config(retries: int, retry_delay: float, async_send: bool) -> dict[
         "max_in_flight_requests_per_connection": 5,
         "compression_type": "gzip",
         "retries": retries,
-        "retry_backoff_ms": int(retry_delay * 1000),
+        "retry_backoff_ms": max(1, int(retry_delay * 1000)),  # librdkafka's minimum is 1
         "delivery_timeout_ms": 30_000,
         "request_timeout_ms": 10_000,
         "max_block_ms": 5_000,
@@ -140,7 +140,8 @@ class KafkaHandler(SinkHandler):
         dead_letter_dir: where records too large for Kafka are written.
         close_timeout: seconds ``close`` waits for outstanding records.
         connect: connect at construction (``False``: at the first event). A broker
-            that is down then is logged, not raised.
+            that is down then is logged, not raised; an option the client refuses
+            raises ``ValueError`` either way (unknown names are checked up front).
         level: the handler level (for records from ordinary loggers).
         **producer_config: client options, overriding the defaults (TLS, SASL, ...).
 
@@ -200,6 +201,8 @@ class KafkaHandler(SinkHandler):
         if connect:
             try:
                 self._backend.start()
+            except (ValueError, TypeError) as exc:  # the client refused its configuration
+                raise ValueError(f"{self._label}: invalid producer configuration: {exc}") from exc
             except Exception as exc:
                 _log.warning(
                     "%s: Kafka not reachable yet (%s: %s); will retry at the first event",

@@ -420,6 +420,17 @@ def test_invalid_arguments_are_refused() -> None:
         KafkaHandler("127.0.0.1:1", "", connect=False)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bad_producer_options_are_refused_at_construction(backend: str) -> None:
+    """A misspelt or invalid client option is a ValueError naming it, not a delivery failure."""
+    with pytest.raises(ValueError, match="lingr"):
+        KafkaHandler("127.0.0.1:1", "t", connect=False, **options(backend, lingr_ms=5))
+    with pytest.raises(ValueError, match=r"compression|codec"):
+        KafkaHandler("127.0.0.1:1", "t", **options(backend, compression_type="bogus"))
+    # retry_delay=0 is valid for both (librdkafka's minimum back-off is 1 ms).
+    KafkaHandler("127.0.0.1:1", "t", connect=False, **options(backend, retry_delay=0)).close()
+
+
 @given(
     trace_id=st.integers(min_value=1, max_value=2**128 - 1),
     span_id=st.integers(min_value=1, max_value=2**64 - 1),
