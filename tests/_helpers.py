@@ -5,6 +5,7 @@ Small helpers shared by the tests (not fixtures: plain classes and functions).
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from audit_logging.events import Event
@@ -80,3 +81,16 @@ class Errors:
 
     def of(self, kind: type[BaseException]) -> list[BaseException]:
         return [exc for exc, _ in self.calls if isinstance(exc, kind)]
+
+
+class UnreadableMapping(Mapping[str, Any]):
+    """A mapping that lists a "role" key but raises when any key is read."""
+
+    def __getitem__(self, key: str) -> Any:
+        raise RuntimeError("unreadable")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["role"])
+
+    def __len__(self) -> int:
+        return 1

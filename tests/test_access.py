@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -20,6 +20,7 @@ from audit_logging.access import (
     current_access_context,
 )
 from audit_logging.exceptions import AccessDeniedError
+from tests._helpers import UnreadableMapping
 
 
 class _Role(enum.StrEnum):
@@ -33,17 +34,6 @@ class _LyingStr(str):
         return True
 
     __hash__ = str.__hash__
-
-
-class _ExplodingMapping(Mapping[str, Any]):
-    def __getitem__(self, key: str) -> Any:
-        raise RuntimeError("boom")
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(["role"])
-
-    def __len__(self) -> int:
-        return 1
 
 
 def test_admin_ctx_is_allowed() -> None:
@@ -101,7 +91,7 @@ def test_non_mapping_ctx_is_refused() -> None:
 def test_unreadable_ctx_is_refused() -> None:
     """A mapping that raises when read is denied, not an internal error."""
     with pytest.raises(AccessDeniedError):
-        check_history_access(_ExplodingMapping())
+        check_history_access(UnreadableMapping())
 
 
 def test_denial_message_names_the_required_and_given_role() -> None:

@@ -35,6 +35,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from audit_logging._registry import install_sigterm_handler
@@ -84,18 +85,31 @@ def _errors(out: TextIO) -> Any:
     return error_func
 
 
+def _spilling_bus(
+    cfg: dict[str, Any],
+    *,
+    worker_count: int = 1,
+    error_func: Callable[[BaseException, Event[Any] | None], None] | None = None,
+) -> Bus:
+    """
+    An async bus spilling to the parent's directory, with small backlogs (errors ignored
+    unless ``error_func`` is given).
+    """
+    return Bus(
+        spillover_dir=cfg["spill"],
+        buffer_size=BUFFER_SIZE,
+        worker_count=worker_count,
+        asynchronous=True,
+        lifecycle_events=False,
+        error_func=error_func or (lambda exc, evt: None),
+    )
+
+
 def publish(cfg: dict[str, Any], out: TextIO) -> None:
     """
     S1: publish into full backlogs until killed; ack every publish.
     """
-    bus = Bus(
-        spillover_dir=cfg["spill"],
-        buffer_size=BUFFER_SIZE,
-        worker_count=1,
-        asynchronous=True,
-        lifecycle_events=False,
-        error_func=lambda exc, evt: None,
-    )
+    bus = _spilling_bus(cfg)
     never = threading.Event()
     bus.subscribe(MAIN_TYPE, lambda evt: never.wait(), name="blocked")
     bus.subscribe(EVENT_ANY, _db(cfg), name="db")
@@ -123,14 +137,7 @@ def recover(cfg: dict[str, Any], out: TextIO) -> None:
     and prints ``paused``: the parent then kills the replay at a known line.
     """
     pause_at = cfg.get("pause_at")
-    bus = Bus(
-        spillover_dir=cfg["spill"],
-        buffer_size=BUFFER_SIZE,
-        worker_count=1,
-        asynchronous=True,
-        lifecycle_events=False,
-        error_func=_errors(out),
-    )
+    bus = _spilling_bus(cfg, error_func=_errors(out))
     seen = 0
 
     def stand_in(evt: Event[Any]) -> None:
@@ -153,14 +160,7 @@ def recover(cfg: dict[str, Any], out: TextIO) -> None:
 
 
 def _exit_bus(cfg: dict[str, Any]) -> Bus:
-    bus = Bus(
-        spillover_dir=cfg["spill"],
-        buffer_size=BUFFER_SIZE,
-        worker_count=2,
-        asynchronous=True,
-        lifecycle_events=False,
-        error_func=lambda exc, evt: None,
-    )
+    bus = _spilling_bus(cfg, worker_count=2)
     # Slower than the publisher, so its backlog fills and later copies are spilled.
     bus.subscribe(EVENT_ANY, lambda evt: time.sleep(0.0002), name="slow")
     bus.subscribe(EVENT_ANY, _db(cfg), name="db")

@@ -531,22 +531,12 @@ def test_s5_two_mib_event_to_kafka_is_dead_lettered_and_others_flow(
     assert handler.dead_lettered == 1
 
 
-def text_payload_table(db: Database) -> str:
-    """A pre-existing audit table whose payload is a 64 KiB MariaDB TEXT column."""
-    table = db.new_table()
-    metadata = sa.MetaData()
-    legacy = audit_table(metadata, table)
-    legacy.c.payload.type = sa.dialects.mysql.TEXT(charset="utf8mb4")
-    metadata.create_all(db.engine)
-    return table
-
-
 @pytest.mark.timeout(60)
 def test_s5_hundred_kib_event_to_nonstrict_mariadb_is_dead_lettered_not_truncated(
     mariadb_db: Database, tmp_path: Path
 ) -> None:
     """S5: sessions forced non-strict (init_command) would truncate; the sink dead-letters."""
-    table = text_payload_table(mariadb_db)
+    table = mariadb_db.new_text_payload_table()
     lax_url = (
         sa.make_url(mariadb_db.url)
         .update_query_dict({"init_command": "SET SESSION sql_mode=''"})

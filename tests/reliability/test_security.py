@@ -57,7 +57,7 @@ from audit_logging.sinks.database import DatabaseHandler
 from audit_logging.sinks.file import RotatingJSONFileHandler
 from audit_logging.stdlib import AuditHandler
 from audit_logging.structlog import AuditProcessor
-from tests._helpers import Errors, Recorder
+from tests._helpers import Errors, Recorder, UnreadableMapping
 
 SOAK = os.environ.get("AUDIT_SOAK") == "1"
 
@@ -430,22 +430,11 @@ def test_s18_history_stays_readable_whatever_a_payload_holds(audited):
     assert kept[-1].payload == {"after": 1}
 
 
-class _UnreadableCtx(Mapping[str, Any]):
-    def __getitem__(self, key: str) -> Any:
-        raise RuntimeError("unreadable")
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(["role"])
-
-    def __len__(self) -> int:
-        return 1
-
-
 def test_s18_unreadable_ctx_is_denied_and_audited(audited):
     """S18: a ctx that raises when read is a denial, and audited like one."""
     bus, rec = audited
     with pytest.raises(AccessDeniedError):
-        bus.history(_UnreadableCtx())
+        bus.history(UnreadableMapping())
     assert _accesses(rec) == [(False, "")]
 
 

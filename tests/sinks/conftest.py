@@ -81,6 +81,15 @@ class Database:
         self.tables.append(name)
         return name
 
+    def new_text_payload_table(self) -> str:
+        """A pre-existing audit table whose payload is a 64 KiB MariaDB ``TEXT`` column."""
+        name = self.new_table()
+        metadata = sa.MetaData()
+        legacy = audit_table(metadata, name)
+        legacy.c.payload.type = sa.dialects.mysql.TEXT(charset="utf8mb4")
+        metadata.create_all(self.engine)
+        return name
+
     def table(self, name: str) -> sa.Table:
         """The audit table ``name`` declared for queries."""
         return audit_table(sa.MetaData(), name)

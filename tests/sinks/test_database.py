@@ -610,16 +610,6 @@ def test_mariadb_sessions_of_the_sink_are_strict(mariadb_db: Database) -> None:
         assert "STRICT_ALL_TABLES" in mode.split(",")
 
 
-def narrow_payload_table(db: Database) -> str:
-    """A pre-existing audit table whose payload is a 64 KiB TEXT column."""
-    table = db.new_table()
-    metadata = sa.MetaData()
-    legacy = audit_table(metadata, table)
-    legacy.c.payload.type = sa.dialects.mysql.TEXT(charset="utf8mb4")
-    metadata.create_all(db.engine)
-    return table
-
-
 def lax_engine(url: str) -> sa.Engine:
     """An application engine whose sessions truncate silently (sql_mode='')."""
     return sa.create_engine(url, connect_args={"init_command": "SET SESSION sql_mode=''"})
@@ -627,7 +617,7 @@ def lax_engine(url: str) -> sa.Engine:
 
 def test_lax_mariadb_session_would_truncate(mariadb_db: Database) -> None:
     """Control: with sql_mode='' MariaDB truncates a 100 KiB value into TEXT without an error."""
-    table = narrow_payload_table(mariadb_db)
+    table = mariadb_db.new_text_payload_table()
     engine = lax_engine(mariadb_db.url)
     try:
         with engine.begin() as conn:
@@ -652,7 +642,7 @@ def test_sink_refuses_truncation_on_a_lax_mariadb_session(
     mariadb_db: Database, tmp_path: Path
 ) -> None:
     """On a lax application engine the sink's transaction is strict: 100 KiB is dead-lettered."""
-    table = narrow_payload_table(mariadb_db)
+    table = mariadb_db.new_text_payload_table()
     engine = lax_engine(mariadb_db.url)
     dead = tmp_path / "dead"
     handler = DatabaseHandler(
