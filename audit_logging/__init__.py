@@ -14,34 +14,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from audit_logging._registry import default_bus, get_bus, install_sigterm_handler
-from audit_logging._types import (
-    AccessControlFunc,
-    BusMetrics,
-    Handler,
-    Sanitizer,
-    SpillHandler,
-    Transport,
-)
-from audit_logging.access import access_context, check_history_access
-from audit_logging.bus import Bus, Delivery, Subscription
-from audit_logging.bus_config import BusConfig
-from audit_logging.config import LogConfig, setup_logging
-from audit_logging.context import bind_context_id, get_context_id
-from audit_logging.crypto import decrypt_event, encrypt_event, generate_aes_key
-from audit_logging.events import EVENT_ANY, Event, EventType, new_event
-from audit_logging.exceptions import (
-    AccessDeniedError,
-    AuditError,
-    BusClosedError,
-    CircuitOpenError,
-    DecryptionError,
-    MissingDependencyError,
-    PublishTimeoutError,
-    RateLimitExceededError,
-    SchemaValidationError,
-)
-from audit_logging.factories import (
+from audit_logging._bridges.handler import AuditHandler, Logger
+from audit_logging._bridges.setup import LogConfig, setup_logging
+from audit_logging._engine.bus import Bus, Delivery, Subscription
+from audit_logging._engine.metrics import NopMetrics, PrometheusMetrics
+from audit_logging._engine.registry import default_bus, get_bus, install_sigterm_handler
+from audit_logging._engine.settings import BusConfig
+from audit_logging._model.context import bind_context_id, get_context_id
+from audit_logging._model.event import EVENT_ANY, Event, EventType, new_event
+from audit_logging._model.factories import (
     new_assertion_failed,
     new_attachment_added,
     new_attachment_removed,
@@ -87,8 +68,7 @@ from audit_logging.factories import (
     new_work_item_unassigned,
     new_work_item_updated,
 )
-from audit_logging.metrics import NopMetrics, PrometheusMetrics
-from audit_logging.payloads import (
+from audit_logging._model.payloads import (
     AuthRegisterPayload,
     HTTPRequestPayload,
     HTTPResponsePayload,
@@ -103,28 +83,47 @@ from audit_logging.payloads import (
     new_info_t,
     new_warning_t,
 )
-from audit_logging.sanitize import register_sanitizer, sanitize_payload
-from audit_logging.schemas import EventSchema, register_schema
-from audit_logging.spillover import SpillError, SpillFullError
-from audit_logging.stdlib import AuditHandler, Logger
+from audit_logging._model.schemas import EventSchema, register_schema
+from audit_logging._security.access import access_context, check_history_access
+from audit_logging._security.crypto import decrypt_event, encrypt_event, generate_aes_key
+from audit_logging._security.sanitize import register_sanitizer, sanitize_payload
+from audit_logging.exceptions import (
+    AccessDeniedError,
+    AuditError,
+    BusClosedError,
+    CircuitOpenError,
+    DatabaseSinkError,
+    DatabaseUnavailableError,
+    DecryptionError,
+    MissingDependencyError,
+    PublishTimeoutError,
+    RateLimitExceededError,
+    SchemaValidationError,
+    SpillError,
+    SpillFullError,
+)
+from audit_logging.typing import (
+    AccessControlFunc,
+    BusMetrics,
+    Handler,
+    Sanitizer,
+    SpillHandler,
+    Transport,
+)
 
 if TYPE_CHECKING:
-    from audit_logging.sinks.database import (
+    from audit_logging._sinks.database.handler import (
         DatabaseHandler,
-        DatabaseSinkError,
-        DatabaseUnavailableError,
         setup_database,
     )
-    from audit_logging.sinks.file import RotatingJSONFileHandler
-    from audit_logging.sinks.kafka import KafkaHandler, KafkaTransport
+    from audit_logging._sinks.file.handler import RotatingJSONFileHandler
+    from audit_logging._sinks.kafka.handler import KafkaHandler, KafkaTransport
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "RotatingJSONFileHandler": "audit_logging.sinks.file",
     "DatabaseHandler": "audit_logging.sinks.database",
-    "DatabaseSinkError": "audit_logging.sinks.database",
-    "DatabaseUnavailableError": "audit_logging.sinks.database",
     "KafkaHandler": "audit_logging.sinks.kafka",
     "KafkaTransport": "audit_logging.sinks.kafka",
     "setup_database": "audit_logging.sinks.database",

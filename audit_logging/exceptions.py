@@ -15,7 +15,21 @@ the error inherits from it too, so existing ``except TimeoutError`` or
     ├── SchemaValidationError    (also ValueError)
     ├── AccessDeniedError        (also PermissionError)
     ├── DecryptionError
-    └── MissingDependencyError   (also ImportError)
+    ├── MissingDependencyError   (also ImportError)
+    ├── SpillError               (also OSError)
+    │   ├── SpillFullError
+    │   └── SpillDirectoryError  (also ValueError)
+    └── SinkError
+        ├── DatabaseSinkError
+        │   └── DatabaseUnavailableError  (also ConnectionError)
+        └── KafkaSinkError
+            └── KafkaDeliveryError        (also ConnectionError)
+
+Every public error of the package is defined here and nowhere else; the modules
+that raise them import them from here. A sink translates what its back-end
+library raises (SQLAlchemy, kafka-python, librdkafka) into its branch of this
+tree at its boundary, chaining the original as ``__cause__``, so callers never
+need to import a driver's exception classes to handle a sink failure.
 """
 
 from __future__ import annotations
@@ -25,11 +39,19 @@ __all__ = [
     "AuditError",
     "BusClosedError",
     "CircuitOpenError",
+    "DatabaseSinkError",
+    "DatabaseUnavailableError",
     "DecryptionError",
+    "KafkaDeliveryError",
+    "KafkaSinkError",
     "MissingDependencyError",
     "PublishTimeoutError",
     "RateLimitExceededError",
     "SchemaValidationError",
+    "SinkError",
+    "SpillDirectoryError",
+    "SpillError",
+    "SpillFullError",
 ]
 
 
@@ -104,3 +126,51 @@ class MissingDependencyError(AuditError, ImportError):
             f"{package} is required for this feature: pip install 'audit-logging[{extra}]'"
         )
         self.name = package
+
+
+class SpillError(AuditError, OSError):
+    """
+    Writing to the spill store failed (disk full, I/O error, store closed).
+    """
+
+
+class SpillFullError(SpillError):
+    """
+    The spill directory reached ``max_bytes``; the new event was refused and counted.
+    """
+
+
+class SpillDirectoryError(SpillError, ValueError):
+    """
+    The spill directory is unsafe (symlink, not a directory, foreign owner, writable by others).
+    """
+
+
+class SinkError(AuditError):
+    """
+    A sink could not do what was asked; the branch below names which sink.
+    """
+
+
+class DatabaseSinkError(SinkError):
+    """
+    The SQL sink could not do what was asked; the message never contains the password.
+    """
+
+
+class DatabaseUnavailableError(DatabaseSinkError, ConnectionError):
+    """
+    The database could not be written after the retries, or the backlog stayed full.
+    """
+
+
+class KafkaSinkError(SinkError):
+    """
+    A Kafka sink problem (closed handler, bad configuration).
+    """
+
+
+class KafkaDeliveryError(KafkaSinkError, ConnectionError):
+    """
+    The broker did not acknowledge a record (unreachable, timed out, refused).
+    """

@@ -54,7 +54,7 @@ def main(workdir: str | None = None) -> dict[str, Any]:
     """
     Configure logging, log a few records, close the bus; return what the sinks hold.
     """
-    from audit_logging._registry import get_bus
+    from audit_logging._engine.registry import get_bus
     from audit_logging.context import bind_context_id
 
     workdir = workdir or tempfile.mkdtemp(prefix="audit-dictconfig-")

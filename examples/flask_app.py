@@ -70,7 +70,7 @@ def main(workdir: str | None = None) -> dict[str, Any]:
     """
     Serve a few requests, close the bus, return the file's events.
     """
-    from audit_logging._registry import get_bus
+    from audit_logging._engine.registry import get_bus
 
     workdir = workdir or tempfile.mkdtemp(prefix="audit-flask-")
     app = create_app(workdir)

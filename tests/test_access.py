@@ -1,5 +1,5 @@
 """
-Tests for audit_logging.access: the admin check, the ambient access context and its isolation (S18).
+Tests for audit_logging._security.access: the admin check, the ambient access context and its isolation (S18).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from audit_logging._types import AccessControlFunc
 from audit_logging.access import (
     ADMIN_ROLE,
     access_context,
@@ -20,6 +19,7 @@ from audit_logging.access import (
     current_access_context,
 )
 from audit_logging.exceptions import AccessDeniedError
+from audit_logging.typing import AccessControlFunc
 from tests._helpers import UnreadableMapping
 
 

@@ -1,5 +1,5 @@
 """
-Tests for audit_logging.context: context ids bound per thread and per asyncio task.
+Tests for audit_logging._model.context: context ids bound per thread and per asyncio task.
 """
 
 from __future__ import annotations

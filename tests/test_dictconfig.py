@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import structlog
 
-from audit_logging._registry import get_bus
+from audit_logging._engine.registry import get_bus
 from audit_logging.bus import Bus
 from audit_logging.stdlib import AuditHandler, Logger
 from audit_logging.structlog import AuditProcessor

@@ -1,5 +1,5 @@
 """
-Tests for audit_logging._encoding: the documented fallback table and the one-line promise.
+Tests for audit_logging._model.encoding: the documented fallback table and the one-line promise.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit_logging._encoding import MAX_DEPTH, dumps, json_default, make_safe
+from audit_logging._model.encoding import MAX_DEPTH, dumps, json_default, make_safe
 
 UTC = dt.UTC
 

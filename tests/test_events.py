@@ -1,5 +1,5 @@
 """
-Tests for audit_logging.events: the Event model and its canonical dict / JSON form.
+Tests for audit_logging._model.event: the Event model and its canonical dict / JSON form.
 """
 
 from __future__ import annotations
@@ -17,16 +17,9 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext, TraceFlags, Tracer
 
+from audit_logging._model.event import format_time, parse_time
 from audit_logging.context import bind_context_id
-from audit_logging.events import (
-    EVENT_ANY,
-    Event,
-    EventType,
-    current_span_context,
-    format_time,
-    new_event,
-    parse_time,
-)
+from audit_logging.events import EVENT_ANY, Event, EventType, current_span_context, new_event
 
 CANONICAL_KEYS = ["id", "type", "time", "source", "context_id", "trace_id", "span_id", "payload"]
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")

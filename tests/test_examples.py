@@ -71,7 +71,7 @@ def test_flask_app_with_test_client(tmp_path: Path) -> None:
         assert response.headers["X-Request-ID"] == "rid-7"
     client.get("/nowhere").close()
     client.delete("/login").close()
-    from audit_logging._registry import get_bus
+    from audit_logging._engine.registry import get_bus
 
     get_bus(flask_app.BUS_NAME).close()
     events = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]

@@ -1,5 +1,5 @@
 """
-Tests for audit_logging.factories and the typed factories of audit_logging.payloads.
+Tests for audit_logging._model.factories and the typed factories of audit_logging.payloads.
 """
 
 from __future__ import annotations

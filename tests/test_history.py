@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from audit_logging._history import History, estimate_size
+from audit_logging._engine.history import History, estimate_size
 from audit_logging.bus import Bus
 from audit_logging.events import EVENT_ANY, new_event
 from audit_logging.exceptions import AccessDeniedError

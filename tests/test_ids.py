@@ -1,5 +1,5 @@
 """
-Tests for audit_logging._ids: UUIDv7 strings, strictly increasing even when the clock steps back.
+Tests for audit_logging._model.ids: UUIDv7 strings, strictly increasing even when the clock steps back.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import warnings
 
 import pytest
 
-from audit_logging import _ids
-from audit_logging._ids import uuid7_str
+from audit_logging._model import ids as _ids
+from audit_logging._model.ids import uuid7_str
 
 CANONICAL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 HOUR_NS = 3600 * 10**9
@@ -101,7 +101,7 @@ def test_rewound_ids_keep_version_and_variant() -> None:
 
 _FORWARD_THEN_BACK = """
 import time
-from audit_logging._ids import uuid7_str
+from audit_logging._model.ids import uuid7_str
 now = time.time_ns()
 ids = [uuid7_str(now_ns=now)]
 ids.append(uuid7_str(now_ns=now - 3600 * 10**9))

@@ -1,5 +1,5 @@
 """
-Tests for audit_logging.metrics: names, labels, registries, cardinality and multiprocess mode.
+Tests for audit_logging._engine.metrics: names, labels, registries, cardinality and multiprocess mode.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from prometheus_client import multiprocess as prom_multiprocess
 
-from audit_logging._types import BusMetrics
 from audit_logging.events import EventType
 from audit_logging.metrics import (
     KNOWN_REASONS,
@@ -23,6 +22,7 @@ from audit_logging.metrics import (
     NopMetrics,
     PrometheusMetrics,
 )
+from audit_logging.typing import BusMetrics
 
 
 @pytest.fixture

@@ -32,7 +32,14 @@ OPTIONAL = (
 )
 
 # Modules that may import an optional dependency at import time.
-NOT_CORE = ("audit_logging.sinks", "audit_logging.structlog", "audit_logging.config")
+NOT_CORE = (
+    "audit_logging.sinks",
+    "audit_logging._sinks",
+    "audit_logging.structlog",
+    "audit_logging._bridges.processor",
+    "audit_logging.config",
+    "audit_logging._bridges.setup",
+)
 
 _BLOCKER = f"""
 import importlib.abc

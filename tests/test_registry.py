@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from audit_logging._registry import default_bus, get_bus
+from audit_logging._engine.registry import default_bus, get_bus
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -49,7 +49,7 @@ def test_default_bus_is_the_default_entry(monkeypatch):
 SCRIPT = textwrap.dedent(
     """
     import os, signal, sys, time
-    from audit_logging import _registry
+    from audit_logging._engine import registry as _registry
     from audit_logging.bus import Bus
     from audit_logging.events import new_event
     if sys.argv[2] == "recipe":

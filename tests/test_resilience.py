@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit_logging._resilience import CircuitBreaker, CircuitState, TokenBucket
+from audit_logging._engine.resilience import CircuitBreaker, CircuitState, TokenBucket
 
 
 class FakeClock:

@@ -1,5 +1,5 @@
 """
-Tests for audit_logging.schemas: the schema registry and payload validation.
+Tests for audit_logging._model.schemas: the schema registry and payload validation.
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from audit_logging import _encoding
-from audit_logging._ids import uuid7_str
+from audit_logging._model import encoding as _encoding
+from audit_logging._model.ids import uuid7_str
 from audit_logging.events import Event, new_event
 from audit_logging.exceptions import AuditError
 from audit_logging.spillover import (

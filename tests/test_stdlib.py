@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from audit_logging._registry import get_bus
+from audit_logging._engine.registry import get_bus
 from audit_logging.bus import Bus
 from audit_logging.context import bind_context_id
 from audit_logging.events import Event, new_event

@@ -1,5 +1,5 @@
 """
-The commands of ``audit-logging``, one module each; :mod:`audit_logging.cli` parses
+The commands of ``audit-logging``, one module each; :mod:`audit_logging._cli.main` parses
 the arguments and dispatches here. Private: the command line is the interface.
 """
 

@@ -22,8 +22,8 @@ import sys
 import unicodedata
 from typing import TYPE_CHECKING, Any, TextIO
 
-from audit_logging import _encoding
-from audit_logging.events import Event, format_time
+from audit_logging._model import encoding as _encoding
+from audit_logging._model.event import Event, format_time
 from audit_logging.exceptions import MissingDependencyError
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from audit_logging._cli.common import CLIError, safe_text
-from audit_logging.events import format_time
+from audit_logging._model.event import format_time
 from audit_logging.exceptions import MissingDependencyError
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class AuditSource:
         """
         The driver's message for ``exc``, password-masked and on one line.
         """
-        from audit_logging.sinks import _schema
+        from audit_logging._sinks.database import schema as _schema
 
         return safe_text(_schema.describe_error(exc, self.engine), 300)
 
@@ -59,7 +59,7 @@ def open_audit_table(url: str, table: str = "audit") -> Iterator[AuditSource]:
     try:
         import sqlalchemy as sa
 
-        from audit_logging.sinks import _schema
+        from audit_logging._sinks.database import schema as _schema
     except ImportError:
         raise CLIError(str(MissingDependencyError("SQLAlchemy", "db"))) from None
     try:
@@ -114,7 +114,7 @@ def row_to_dict(row: Any) -> dict[str, Any]:
     """
     A row as the canonical event dict; a row that is not a valid event is shown as stored.
     """
-    from audit_logging.sinks.database import event_from_row
+    from audit_logging._sinks.database.handler import event_from_row
 
     try:
         return event_from_row(row).to_dict()

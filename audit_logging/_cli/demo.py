@@ -27,14 +27,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from audit_logging import factories as f
+from audit_logging._bridges.handler import AuditHandler
 from audit_logging._cli.common import CLIError, make_console, safe_text
 from audit_logging._cli.sinks import add_kafka_options, kafka_handler
-from audit_logging.bus import Bus, Delivery
-from audit_logging.context import bind_context_id
-from audit_logging.events import EVENT_ANY, Event
+from audit_logging._engine.bus import Bus, Delivery
+from audit_logging._model import factories as f
+from audit_logging._model.context import bind_context_id
+from audit_logging._model.event import EVENT_ANY, Event
 from audit_logging.exceptions import AuditError
-from audit_logging.stdlib import AuditHandler
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -219,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
     log = logging.getLogger(_LOGGER)
     finished = False
     try:
-        from audit_logging.config import setup_logging
+        from audit_logging._bridges.setup import setup_logging
 
         try:
             setup_logging(
@@ -266,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _open_database(url: str) -> Engine:
     try:
-        from audit_logging.sinks.database import setup_database
+        from audit_logging._sinks.database.handler import setup_database
     except ImportError as exc:
         raise CLIError(safe_text(exc, 300)) from None
     try:
@@ -312,7 +312,7 @@ def _simulate(console: Console, tally: _Tally, log: logging.Logger, total: int) 
 def _count_rows(engine: Engine) -> int | None:
     import sqlalchemy as sa
 
-    from audit_logging.sinks.database import audit_table
+    from audit_logging._sinks.database.handler import audit_table
 
     table = audit_table(sa.MetaData())
     try:

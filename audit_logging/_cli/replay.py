@@ -3,7 +3,7 @@
 command line, and say how many events went where.
 
 Each spilled line is marked with the subscription it was spilled for (``file``,
-``database``, ``kafka`` as :func:`~audit_logging.config.setup_logging` and the demo
+``database``, ``kafka`` as :func:`~audit_logging._bridges.setup.setup_logging` and the demo
 name them), or for all. A line goes to the given sinks it is meant for; a line
 for a subscription not given here is kept in the directory for a later run
 (``--any-subscription`` sends every line to every given sink instead).
@@ -26,7 +26,7 @@ from typing import Any
 
 from audit_logging._cli.common import CLIError, make_console, safe_text
 from audit_logging._cli.sinks import add_kafka_options, kafka_handler
-from audit_logging.events import Event
+from audit_logging._model.event import Event
 from audit_logging.exceptions import MissingDependencyError
 
 __all__ = ["add_arguments", "run"]
@@ -84,12 +84,12 @@ def _targets(args: argparse.Namespace) -> list[_Target]:
     targets: list[_Target] = []
     try:
         if args.file:
-            from audit_logging.sinks.file import RotatingJSONFileHandler
+            from audit_logging._sinks.file.handler import RotatingJSONFileHandler
 
             handler = RotatingJSONFileHandler(args.file, flush_interval=0)
             targets.append(_Target("file", safe_text(args.file, 200), handler))
         if args.db:
-            from audit_logging.sinks.database import DatabaseHandler
+            from audit_logging._sinks.database.handler import DatabaseHandler
 
             db = DatabaseHandler(args.db, table=args.table, retry_count=2, retry_delay=0.2)
             where = safe_text(db.engine.url.render_as_string(hide_password=True), 200)
@@ -120,7 +120,7 @@ def _spill_key() -> bytes | None:
     raw = os.environ.get("AUDIT_SPILL_KEY", "")
     if not raw.strip():
         return None
-    from audit_logging.bus_config import BusConfig
+    from audit_logging._engine.settings import BusConfig
 
     try:
         return BusConfig.from_env({"AUDIT_SPILL_KEY": raw}).spill_key
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     """
     Replay the directory; exit 0 when every event reached its sinks, 1 when a sink failed.
     """
-    from audit_logging.spillover import SpillError, SpillStore
+    from audit_logging._engine.spill.store import SpillError, SpillStore
 
     if not (args.db or args.file or args.kafka):
         raise CLIError(

@@ -26,7 +26,7 @@ from audit_logging._cli.common import (
     safe_text,
 )
 from audit_logging._cli.db import AuditSource, open_audit_table, time_filters
-from audit_logging.events import format_time
+from audit_logging._model.event import format_time
 
 if TYPE_CHECKING:
     import sqlalchemy as sa

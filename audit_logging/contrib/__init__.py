@@ -1,5 +1,5 @@
 """
-Thin framework adapters (Django, Flask) over :mod:`audit_logging.middleware`.
+Thin framework adapters (Django, Flask) over :mod:`audit_logging._instrument.http`.
 
 Each adapter imports its framework only when its module is imported, so the
 core package never depends on Django or Flask.

@@ -10,6 +10,6 @@ needs them, so importing this package costs nothing.
 
 from __future__ import annotations
 
-from audit_logging.sinks._base import SinkHandler
+from audit_logging._sinks.base import SinkHandler
 
 __all__ = ["SinkHandler"]

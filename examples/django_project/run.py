@@ -26,7 +26,7 @@ def main() -> None:
     from django.conf import settings
     from django.test import Client
 
-    from audit_logging._registry import get_bus
+    from audit_logging._engine.registry import get_bus
 
     django.setup()
     client = Client(raise_request_exception=False)

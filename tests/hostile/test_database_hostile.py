@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit_logging import _encoding
+from audit_logging._model import encoding as _encoding
 from audit_logging.bus import Bus, Delivery
 from audit_logging.events import EVENT_ANY, Event, new_event
 from audit_logging.sanitize import sanitize_payload

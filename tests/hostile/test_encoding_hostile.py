@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from audit_logging import _encoding
+from audit_logging._model import encoding as _encoding
 from audit_logging.events import Event, new_event
 from tests.hostile._hostile import (
     HOSTILE_SETTINGS,

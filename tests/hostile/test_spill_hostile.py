@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audit_logging._ids import uuid7_str
+from audit_logging._model.ids import uuid7_str
 from audit_logging.bus import Bus, Delivery
 from audit_logging.events import EVENT_ANY, Event, new_event
 from audit_logging.sanitize import sanitize_payload

@@ -47,8 +47,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from audit_logging._registry import ATEXIT_TIMEOUT
-from audit_logging.bus import _REPLAY_COMMIT_EVERY, Bus, Delivery
+from audit_logging._engine.bus import _REPLAY_COMMIT_EVERY
+from audit_logging._engine.registry import ATEXIT_TIMEOUT
+from audit_logging.bus import Bus, Delivery
 from audit_logging.events import EVENT_ANY, Event, new_event
 from audit_logging.exceptions import BusClosedError
 from audit_logging.sinks.database import DatabaseHandler

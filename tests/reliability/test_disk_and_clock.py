@@ -49,9 +49,9 @@ import pytest
 import time_machine
 from prometheus_client import CollectorRegistry
 
+from audit_logging._sinks.file.rotation import scan_rotated
 from audit_logging.bus import Bus, Delivery
 from audit_logging.events import EVENT_ANY, Event, new_event
-from audit_logging.sinks._rotation import scan_rotated
 from audit_logging.sinks.file import RotatingJSONFileHandler
 from audit_logging.spillover import SpillError
 from tests._helpers import Errors, Recorder

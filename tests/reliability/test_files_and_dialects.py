@@ -46,9 +46,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from audit_logging._sinks.file.rotation import scan_rotated
 from audit_logging.bus import Bus, Delivery
 from audit_logging.events import EVENT_ANY, Event, new_event
-from audit_logging.sinks._rotation import scan_rotated
 from audit_logging.sinks.database import DatabaseHandler, setup_database
 from audit_logging.sinks.file import RotatingJSONFileHandler
 from audit_logging.spillover import SpillError, SpillStore

@@ -31,7 +31,7 @@ import orjson
 import psutil
 import pytest
 
-from audit_logging._resilience import CircuitState
+from audit_logging._engine.resilience import CircuitState
 from audit_logging.bus import Bus, Delivery
 from audit_logging.events import EVENT_ANY, Event, new_event
 from audit_logging.sinks.database import DatabaseHandler

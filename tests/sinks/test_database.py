@@ -1,5 +1,5 @@
 """
-Tests for audit_logging.sinks.database: schema, batching, idempotency, exact round trips,
+Tests for audit_logging._sinks.database.handler: schema, batching, idempotency, exact round trips,
 dead-lettering, strict MariaDB sessions, masked passwords, outages, fork and exit.
 
 They run against real servers (SQLite file in WAL mode, the shared PostgreSQL and
@@ -31,9 +31,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.trace import SpanContext, TraceFlags
 
+from audit_logging._sinks.database import schema as _schema
 from audit_logging.events import Event, new_event
 from audit_logging.exceptions import AuditError
-from audit_logging.sinks import _schema
 from audit_logging.sinks.database import (
     DatabaseHandler,
     DatabaseSinkError,

@@ -1,5 +1,5 @@
 """
-Tests for audit_logging.sinks.file: one event per line, rotation, retention, permissions,
+Tests for audit_logging._sinks.file.handler: one event per line, rotation, retention, permissions,
 symlinks, hostile payloads, several processes, and failures that are never silent.
 """
 
@@ -28,8 +28,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from audit_logging._sinks.file.rotation import format_stamp, rotated_stem, scan_rotated
 from audit_logging.events import Event, new_event
-from audit_logging.sinks._rotation import format_stamp, rotated_stem, scan_rotated
 from audit_logging.sinks.file import RotatingJSONFileHandler
 
 UNICODE = "こんにちは, 世界! مرحبا"

@@ -386,7 +386,7 @@ def test_a_timeout_retires_only_a_producer_old_enough_to_have_expired(
     """
     from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
-    from audit_logging.sinks._kafka_backends import KafkaPythonBackend
+    from audit_logging._sinks.kafka.backends import KafkaPythonBackend
 
     config = {"api_version": (2, 0), "enable_idempotence": True, "delivery_timeout_ms": 60_000}
     backend = KafkaPythonBackend(mock_broker.bootstrap, config)

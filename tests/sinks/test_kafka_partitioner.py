@@ -1,5 +1,5 @@
 """
-The murmur2 key hash and KeyHashPartitioner (``audit_logging.sinks._kafka_partitioner``).
+The murmur2 key hash and KeyHashPartitioner (``audit_logging._sinks.kafka.partitioner``).
 
 The hash is checked against kafka-python's own murmur2 (itself checked against the
 Java client), and the partitions against a bare kafka-python producer with its
@@ -22,9 +22,9 @@ pytest.importorskip("confluent_kafka")
 from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2 as kafka_murmur2
 
+from audit_logging._sinks.kafka import partitioner as _kafka_partitioner
+from audit_logging._sinks.kafka.partitioner import KeyHashPartitioner, murmur2
 from audit_logging.events import new_event
-from audit_logging.sinks import _kafka_partitioner
-from audit_logging.sinks._kafka_partitioner import KeyHashPartitioner, murmur2
 from audit_logging.sinks.kafka import KafkaHandler
 from tests.sinks import kafka_fixtures
 from tests.sinks.kafka_fixtures import MockBroker, consume_all, unique_topic

@@ -35,11 +35,11 @@ from typing import Any
 
 from opentelemetry.trace import SpanContext, TraceFlags
 
-from audit_logging._encoding import _safe_str
-from audit_logging._ids import uuid7_str
-from audit_logging._textmask import mask_secrets_in_text
-from audit_logging.context import get_context_id
-from audit_logging.events import Event, EventType, current_span_context
+from audit_logging._model.context import get_context_id
+from audit_logging._model.encoding import _safe_str
+from audit_logging._model.event import Event, EventType, current_span_context
+from audit_logging._model.ids import uuid7_str
+from audit_logging._security.textmask import mask_secrets_in_text
 
 __all__ = [
     "LEVEL_TYPES",

@@ -36,12 +36,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from audit_logging._records import event_to_record
-from audit_logging._resilience import CircuitBreaker
-from audit_logging.events import Event
+from audit_logging._engine.resilience import CircuitBreaker
+from audit_logging._model.event import Event
+from audit_logging._records.logrecord import event_to_record
 
 if TYPE_CHECKING:
-    from audit_logging.bus import Bus
+    from audit_logging._engine.bus import Bus
 
 __all__ = ["BATCH", "Delivery", "Marker", "Subscription", "WorkerPool"]
 

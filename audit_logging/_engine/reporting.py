@@ -18,8 +18,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from audit_logging._types import ErrorFunc
-from audit_logging.events import Event
+from audit_logging._model.event import Event
+from audit_logging.typing import ErrorFunc
 
 __all__ = ["DropCounter", "ErrorReporter", "default_error_func"]
 

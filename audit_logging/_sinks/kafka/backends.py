@@ -1,5 +1,5 @@
 """
-The two producer back-ends behind :class:`~audit_logging.sinks.kafka.KafkaHandler`.
+The two producer back-ends behind :class:`~audit_logging._sinks.kafka.handler.KafkaHandler`.
 
 Both offer the same small surface (``start``, ``send`` with a completion
 callback, ``flush``, ``close``) so the handler's delivery accounting is written
@@ -153,7 +153,7 @@ class KafkaPythonBackend(Backend):
             import kafka
         except ImportError as exc:
             raise MissingDependencyError("kafka-python", "kafka") from exc
-        from audit_logging.sinks._kafka_partitioner import KeyHashPartitioner
+        from audit_logging._sinks.kafka.partitioner import KeyHashPartitioner
 
         self._kafka = kafka
         self._config = dict(config)

@@ -1,7 +1,7 @@
 """
 Masking of secrets inside free text: DSNs, headers, ``key=value`` pairs, SQL literals.
 
-The implementation of :func:`audit_logging.sanitize.mask_secrets_in_text` (the
+The implementation of :func:`audit_logging._security.sanitize.mask_secrets_in_text` (the
 public home of these functions, where the rules are listed), kept apart because
 it is a small text scanner of its own. The rules are one regular expression in
 which every alternative starts with a literal keyword; the scanner finds the
@@ -128,7 +128,7 @@ def mask_secrets_in_text(text: str) -> str:
 
     Exception messages and SQL end up in audit payloads as plain strings, and
     a password inside them is as much a leak as one under a ``password`` key.
-    The patterns are listed in :mod:`audit_logging.sanitize`. Returns ``text``
+    The patterns are listed in :mod:`audit_logging._security.sanitize`. Returns ``text``
     itself when nothing is masked.
 
     Raises:

@@ -21,10 +21,10 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from audit_logging._records import record_to_event
-from audit_logging._types import FailedEventsCallback
-from audit_logging.events import Event
-from audit_logging.sinks._deadletter import DeadLetterFile
+from audit_logging._model.event import Event
+from audit_logging._records.logrecord import record_to_event
+from audit_logging._sinks.deadletter import DeadLetterFile
+from audit_logging.typing import FailedEventsCallback
 
 __all__ = ["SinkHandler"]
 

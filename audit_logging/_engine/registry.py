@@ -23,7 +23,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from audit_logging.bus import Bus
+    from audit_logging._engine.bus import Bus
 
 __all__ = [
     "close_all",
@@ -76,8 +76,8 @@ def get_bus(name: str = "default", **config: Any) -> Bus:
     bus starts from :meth:`BusConfig.from_env`. A closed bus is replaced by a new
     one on the next call, so logging reconfiguration never leaves a dead bus.
     """
-    from audit_logging.bus import Bus
-    from audit_logging.bus_config import BusConfig
+    from audit_logging._engine.bus import Bus
+    from audit_logging._engine.settings import BusConfig
 
     with _lock:
         bus = _named.get(name)

@@ -1,7 +1,7 @@
 """
 The audit table, its dialect-specific types, engine construction and ``setup_database``.
 
-Everything here imports SQLAlchemy; :mod:`audit_logging.sinks.database` imports
+Everything here imports SQLAlchemy; :mod:`audit_logging._sinks.database.handler` imports
 this module only when a database feature is used, so ``import audit_logging``
 works without the ``db`` extra.
 
@@ -70,7 +70,7 @@ from sqlalchemy.dialects import postgresql as sa_pg
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
-from audit_logging.sinks.database import DatabaseSinkError
+from audit_logging.exceptions import DatabaseSinkError
 
 __all__ = [
     "COLUMNS",

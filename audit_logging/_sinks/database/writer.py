@@ -1,7 +1,7 @@
 """
 Turning events into rows and inserting them, one strategy per SQL dialect.
 
-:class:`SQLWriter` is the part of :class:`~audit_logging.sinks.database.DatabaseHandler`
+:class:`SQLWriter` is the part of :class:`~audit_logging._sinks.database.handler.DatabaseHandler`
 that knows SQL; the handler keeps the batching, retries and dead-lettering. Every
 insert is idempotent on ``id`` (a replayed spill must not fail):
 
@@ -59,10 +59,10 @@ from sqlalchemy.dialects import postgresql as sa_pg
 from sqlalchemy.dialects import sqlite as sa_sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from audit_logging import _encoding
-from audit_logging.events import Event
-from audit_logging.sinks import _schema
-from audit_logging.sinks.database import DatabaseSinkError
+from audit_logging._model import encoding as _encoding
+from audit_logging._model.event import Event
+from audit_logging._sinks.database import schema as _schema
+from audit_logging.exceptions import DatabaseSinkError
 
 __all__ = ["Rejected", "Row", "SQLWriter", "classify_error"]
 

@@ -18,8 +18,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from audit_logging import _encoding
-from audit_logging.events import Event, format_time
+from audit_logging._model import encoding as _encoding
+from audit_logging._model.event import Event, format_time
 
 __all__ = ["DeadLetterFile", "check_dead_letter_dir"]
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from audit_logging.events import Event
+    from audit_logging._model.event import Event
 
 __all__ = [
     "AccessControlFunc",

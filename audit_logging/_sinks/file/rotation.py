@@ -2,7 +2,7 @@
 File-system helpers of the rotating JSON file sink: safe opening, the cross-process
 lock, rotated-file names, retention and crash-safe gzip.
 
-Kept apart from :mod:`audit_logging.sinks.file` so the handler module reads as
+Kept apart from :mod:`audit_logging._sinks.file.handler` so the handler module reads as
 "batching and rotation policy" while this one holds the POSIX details that make
 the promises hold:
 

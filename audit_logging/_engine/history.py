@@ -20,7 +20,7 @@ by a small walk (about a microsecond for a typical payload, a fraction of
 :func:`copy.deepcopy`); immutable values are shared; anything else goes through
 :func:`copy.deepcopy`, and a payload that cannot be copied at all (a lock, a
 socket, nesting deeper than the interpreter's recursion limit) is kept in its
-canonical JSON form (:func:`audit_logging._encoding.make_safe`), so one odd
+canonical JSON form (:func:`audit_logging._model.encoding.make_safe`), so one odd
 payload can never make :meth:`History.snapshot` fail for every reader.
 """
 
@@ -37,8 +37,8 @@ import uuid
 from collections import OrderedDict, deque
 from typing import Any
 
-from audit_logging._encoding import dumps, make_safe
-from audit_logging.events import Event
+from audit_logging._model.encoding import dumps, make_safe
+from audit_logging._model.event import Event
 
 __all__ = ["History", "estimate_size", "private_copy"]
 

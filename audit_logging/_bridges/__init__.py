@@ -1,0 +1,3 @@
+"""
+The logging bridges: AuditHandler, Logger, the structlog processor, dictConfig wiring.
+"""

@@ -1,0 +1,3 @@
+"""
+The bus engine: admission, dispatch, history, resilience, metrics, spill, lifecycle.
+"""

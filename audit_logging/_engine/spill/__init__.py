@@ -1,0 +1,3 @@
+"""
+The durable spill store: writing, recovery and quarantine of spilled events.
+"""

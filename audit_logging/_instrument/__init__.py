@@ -1,0 +1,3 @@
+"""
+Framework instrumentation: WSGI/ASGI middleware, Django, Flask.
+"""

@@ -1,0 +1,312 @@
+"""
+WSGI and ASGI middleware publishing the HTTP events of every request.
+
+Why middleware and not framework signals: a WSGI/ASGI wrapper sees every
+request the server hands over, including the 404s and 405s a framework answers
+before any view (and without a route to hang a signal on), and it can bind the
+request's context id around the whole application call, so every event and log
+record produced while serving the request carries the same id.
+
+Per request: ``http_request_received`` (method, path without the query string),
+then ``http_response_sent`` (status, duration in ms) once the response is
+finished, plus ``http_route_not_found`` for a 404 and ``http_method_not_allowed``
+for a 405. An unhandled exception is reported as status 500 and re-raised.
+
+The context id is the ``X-Request-ID`` header when it is a plausible id (1-128
+characters of ``A-Z a-z 0-9 . _ : -``; anything else could forge or inject into
+log lines), else a new UUIDv7; it is bound with
+:func:`~audit_logging._model.context.bind_context_id` while the application runs and
+echoed in the response's ``X-Request-ID`` header.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from audit_logging._model.context import bind_context_id
+from audit_logging._model.factories import (
+    new_http_method_not_allowed,
+    new_http_request_received,
+    new_http_response_sent,
+    new_http_route_not_found,
+)
+from audit_logging._model.ids import uuid7_str
+
+if TYPE_CHECKING:
+    from audit_logging._engine.bus import Bus
+
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "ASGIAuditMiddleware",
+    "AuditMiddleware",
+    "HTTPAuditor",
+    "request_id_from",
+]
+
+REQUEST_ID_HEADER = "X-Request-ID"
+"""The header read for, and echoing, the request's context id."""
+
+_REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+_MAX_PATH = 2048
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+ASGIApp = Callable[..., Awaitable[None]]
+
+
+def request_id_from(value: str | bytes | None) -> str:
+    """
+    The incoming request id when it is valid, else a new UUIDv7 string.
+    """
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("ascii")
+        except UnicodeDecodeError:
+            value = None
+    if value is not None and _REQUEST_ID_RE.fullmatch(value):
+        return value
+    return uuid7_str()
+
+
+def _resolve(bus: Bus | str) -> Bus:
+    if isinstance(bus, str):
+        from audit_logging._engine.registry import get_bus
+
+        return get_bus(bus)
+    return bus
+
+
+class HTTPAuditor:
+    """
+    Publishes the HTTP events of one request; shared by every adapter.
+
+    Args:
+        bus: a bus or a registry name (resolved at the first request).
+        source: the events' source.
+        clock: monotonic clock for durations (tests).
+    """
+
+    def __init__(
+        self,
+        bus: Bus | str = "default",
+        *,
+        source: str = "http",
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._bus_spec = bus
+        self._bus: Bus | None = None if isinstance(bus, str) else bus
+        self.source = source
+        self.clock = clock
+
+    @property
+    def bus(self) -> Bus:
+        """
+        The bus, resolved from the registry on first use (a closed one is replaced).
+        """
+        bus = self._bus
+        if bus is None or (bus.closed and isinstance(self._bus_spec, str)):
+            bus = self._bus = _resolve(self._bus_spec)
+        return bus
+
+    def received(self, method: str, path: str, context_id: str) -> float:
+        """
+        Publish ``http_request_received``; returns the start time.
+        """
+        self.bus.publish(
+            new_http_request_received(self.source, method, path[:_MAX_PATH], context_id=context_id)
+        )
+        return self.clock()
+
+    def finished(
+        self, method: str, path: str, status: int, started: float, context_id: str
+    ) -> None:
+        """
+        Publish ``http_response_sent`` (and the 404/405 events).
+        """
+        bus = self.bus
+        duration = max(0.0, self.clock() - started)
+        if status == 404:
+            bus.publish(
+                new_http_route_not_found(self.source, path[:_MAX_PATH], context_id=context_id)
+            )
+        elif status == 405:
+            bus.publish(new_http_method_not_allowed(self.source, method, context_id=context_id))
+        bus.publish(new_http_response_sent(self.source, status, duration, context_id=context_id))
+
+
+def _wsgi_path(environ: dict[str, Any]) -> str:
+    path = f"{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}" or "/"
+    try:  # PEP 3333 strings are latin-1 decoded bytes
+        return path.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return path
+
+
+class _ResponseBody:
+    """
+    Wraps the application's iterable to publish ``http_response_sent`` when the
+    body is exhausted or closed, whichever comes first (once).
+    """
+
+    def __init__(self, body: Iterable[bytes], on_close: Callable[[], None]) -> None:
+        self._body = body
+        self._on_close = on_close
+        self._closed = False
+        self._finished = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._body
+        self._finish()  # servers that never call close() still get the event
+
+    def _finish(self) -> None:
+        if not self._finished:
+            self._finished = True
+            self._on_close()
+
+    def close(self) -> None:
+        """
+        Close the application's iterable, then publish (once).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            close = getattr(self._body, "close", None)
+            if callable(close):
+                close()
+        finally:
+            self._finish()
+
+
+class AuditMiddleware:
+    """
+    WSGI middleware: ``app = AuditMiddleware(app, bus)``.
+
+    Args:
+        app: the WSGI application.
+        bus: a bus or a registry name.
+        source: the events' source.
+        clock: monotonic clock for durations (tests).
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        bus: Bus | str = "default",
+        *,
+        source: str = "http",
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.app = app
+        self.auditor = HTTPAuditor(bus, source=source, clock=clock)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """
+        Serve one request inside its context id.
+        """
+        context_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        path = _wsgi_path(environ)
+        auditor = self.auditor
+        status = [500]
+
+        def audited_start_response(
+            status_line: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            try:
+                status[0] = int(status_line.split(" ", 1)[0])
+            except ValueError:
+                status[0] = 500
+            headers = [(k, v) for k, v in headers if k.lower() != "x-request-id"]
+            headers.append((REQUEST_ID_HEADER, context_id))
+            if exc_info is not None:
+                return start_response(status_line, headers, exc_info)
+            return start_response(status_line, headers)
+
+        with bind_context_id(context_id):
+            started = auditor.received(method, path, context_id)
+            try:
+                body = self.app(environ, audited_start_response)
+            except BaseException:
+                auditor.finished(method, path, 500, started, context_id)
+                raise
+        return _ResponseBody(
+            body, lambda: auditor.finished(method, path, status[0], started, context_id)
+        )
+
+
+class ASGIAuditMiddleware:
+    """
+    ASGI middleware for HTTP scopes (other scopes pass through untouched).
+
+    Args:
+        app: the ASGI application.
+        bus: a bus or a registry name; publishing on an asynchronous bus only
+            appends to a backlog, so it does not block the event loop.
+        source: the events' source.
+        clock: monotonic clock for durations (tests).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        bus: Bus | str = "default",
+        *,
+        source: str = "http",
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.app = app
+        self.auditor = HTTPAuditor(bus, source=source, clock=clock)
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ) -> None:
+        """
+        Serve one request inside its context id.
+        """
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        header: bytes | None = None
+        for key, value in scope.get("headers") or ():
+            if key.lower() == b"x-request-id":
+                header = value
+                break
+        context_id = request_id_from(header)
+        method = str(scope.get("method", "GET"))
+        path = f"{scope.get('root_path', '')}{scope.get('path', '')}" or "/"
+        auditor = self.auditor
+        state = {"status": 500, "done": False}
+        with bind_context_id(context_id):
+            started = auditor.received(method, path, context_id)
+
+            def finish() -> None:
+                if not state["done"]:
+                    state["done"] = True
+                    auditor.finished(method, path, int(state["status"]), started, context_id)
+
+            async def audited_send(message: MutableMapping[str, Any]) -> None:
+                kind = message.get("type")
+                if kind == "http.response.start":
+                    state["status"] = int(message.get("status", 500))
+                    headers = [
+                        (k, v)
+                        for k, v in message.get("headers") or ()
+                        if bytes(k).lower() != b"x-request-id"
+                    ]
+                    headers.append((b"x-request-id", context_id.encode("ascii")))
+                    message = {**message, "headers": headers}
+                await send(message)
+                if kind == "http.response.body" and not message.get("more_body", False):
+                    finish()
+
+            try:
+                await self.app(scope, receive, audited_send)
+            finally:
+                finish()

@@ -1,0 +1,3 @@
+"""
+The event model: events, ids, encoding, context, the event catalog, schemas and payloads.
+"""

@@ -1,0 +1,393 @@
+"""
+The event model: :class:`Event`, the predefined :class:`EventType` values and the
+canonical dict / JSON form that is the wire format of files, spill and Kafka.
+
+Canonical form (one JSON object, keys in this order)::
+
+    {"id", "type", "time", "source", "context_id", "trace_id", "span_id", "payload"}
+
+``time`` is RFC 3339 UTC with exactly six fractional digits and a ``Z``;
+``trace_id``/``span_id`` are lower-case hex (32/16 chars) or ``""`` when the
+event carries no valid span. Payload values JSON cannot hold are encoded by the
+fallback documented in :mod:`audit_logging._model.encoding`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import enum
+import re
+from collections.abc import Mapping
+from typing import Any, Generic, TypeVar
+
+import orjson
+from opentelemetry import trace as _trace
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext, TraceFlags
+
+from audit_logging._model import encoding as _encoding
+from audit_logging._model.context import _context_id as _context_id_var
+from audit_logging._model.ids import uuid7_str
+
+__all__ = ["EVENT_ANY", "Event", "EventType", "current_span_context", "new_event"]
+
+P = TypeVar("P")
+
+EVENT_ANY = "*"
+"""Subscribe to every event type [Go: EventAny]."""
+
+_UTC = _dt.UTC
+_UUID_TEXT = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+_HEX_TEXT = re.compile(r"[0-9a-fA-F]+")
+_RFC3339_NAIVE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+_RFC3339_NAIVE_TEXT = re.compile(_RFC3339_NAIVE)
+_RFC3339_TEXT = re.compile(_RFC3339_NAIVE + r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
+class EventType(enum.StrEnum):
+    """
+    The predefined event types; any other string is a valid type too.
+    """
+
+    HTTP_REQUEST_RECEIVED = "http_request_received"
+    HTTP_RESPONSE_SENT = "http_response_sent"
+    HTTP_ROUTE_NOT_FOUND = "http_route_not_found"
+    HTTP_METHOD_NOT_ALLOWED = "http_method_not_allowed"
+
+    AUTH_REGISTER = "auth_register"
+    AUTH_LOGIN = "auth_login"
+    AUTH_LOGOUT = "auth_logout"
+    AUTH_TOKEN_ISSUED = "auth_token_issued"  # noqa: S105 - an event type, not a secret
+    AUTH_TOKEN_REVOKED = "auth_token_revoked"  # noqa: S105 - an event type, not a secret
+    AUTH_CREDENTIALS_CHECKED = "auth_credentials_checked"
+
+    DB_CONNECTED = "db_connected"
+    DB_INIT = "db_init"
+    DB_ERROR = "db_error"
+    DB_QUERY = "db_query"
+    DB_EXEC = "db_exec"
+    DB_TX_STARTED = "db_tx_started"
+    DB_TX_COMMITTED = "db_tx_committed"
+    DB_TX_ROLLED_BACK = "db_tx_rolled_back"
+
+    WORK_ITEM_CREATED = "work_item_created"
+    WORK_ITEM_UPDATED = "work_item_updated"
+    WORK_ITEM_DELETED = "work_item_deleted"
+    WORK_ITEM_ASSIGNED = "work_item_assigned"
+    WORK_ITEM_UNASSIGNED = "work_item_unassigned"
+    CUSTOM_FIELD_SET = "custom_field_set"
+
+    COMMENT_ADDED = "comment_added"
+    COMMENT_DELETED = "comment_deleted"
+    ATTACHMENT_ADDED = "attachment_added"
+    ATTACHMENT_REMOVED = "attachment_removed"
+
+    USER_CREATED = "user_created"
+    USER_UPDATED = "user_updated"
+    USER_DELETED = "user_deleted"
+    USER_LOGGED_IN = "user_logged_in"
+    USER_LOGGED_OUT = "user_logged_out"
+
+    TEAM_CREATED = "team_created"
+    TEAM_UPDATED = "team_updated"
+    TEAM_DELETED = "team_deleted"
+    TEAM_MEMBER_ADDED = "team_member_added"
+    TEAM_MEMBER_REMOVED = "team_member_removed"
+
+    LOG_INFO = "log_info"
+    LOG_WARNING = "log_warning"
+    LOG_ERROR = "log_error"
+    LOG_DEBUG = "log_debug"
+    LOG_FATAL = "log_fatal"
+    LOG_ASSERTION_FAILED = "log_assertion_failed"
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now(_UTC)
+
+
+def current_span_context() -> SpanContext:
+    """
+    Return the current OpenTelemetry span context (``INVALID_SPAN_CONTEXT`` if none).
+    """
+    return _trace.get_current_span().get_span_context()
+
+
+@dataclasses.dataclass(frozen=True, slots=True, init=False)
+class Event(Generic[P]):
+    """
+    One audit event [Go: Event, BasicEvent, BasicEventT[T]].
+
+    Immutable, so one instance can be handed to many handlers and kept in history
+    without copies. ``payload`` is a dict for the untyped factories and a frozen
+    dataclass for the ``*_t`` ones. ``id`` and ``time`` default to a new UUIDv7 and
+    the current UTC time.
+    """
+
+    type: str
+    source: str = ""
+    payload: P | None = None
+    context_id: str = ""
+    id: str = dataclasses.field(default_factory=uuid7_str)
+    time: _dt.datetime = dataclasses.field(default_factory=_now)
+    span_context: SpanContext = INVALID_SPAN_CONTEXT
+
+    def __init__(  # noqa: PLR0917 - the dataclass field order is the API
+        self,
+        type: str,
+        source: str = "",
+        payload: P | None = None,
+        context_id: str = "",
+        id: str | None = None,
+        time: _dt.datetime | None = None,
+        span_context: SpanContext = INVALID_SPAN_CONTEXT,
+    ) -> None:
+        # Hand-written: the generated frozen __init__ goes through
+        # object.__setattr__ (a by-name descriptor lookup) per field; calling the
+        # slot descriptors directly halves the cost of building every event.
+        _set_type(self, type)
+        _set_source(self, source)
+        _set_payload(self, payload)
+        _set_context_id(self, context_id)
+        _set_id(self, uuid7_str() if id is None else id)
+        _set_time(self, _dt.datetime.now(_UTC) if time is None else time)
+        _set_span_context(self, span_context)
+
+    @property
+    def typed_payload(self) -> P:
+        """
+        The payload with its static type [Go: TypedPayload].
+
+        Raises:
+            ValueError: the event has no payload.
+        """
+        if self.payload is None:
+            raise ValueError(f"event {self.id} ({self.type}) has no payload")
+        return self.payload
+
+    @property
+    def trace_id(self) -> str:
+        """
+        Lower-case hex trace id (32 chars), or ``""`` without a valid span.
+        """
+        sc = self.span_context
+        return format(sc.trace_id, "032x") if sc.is_valid else ""
+
+    @property
+    def span_id(self) -> str:
+        """
+        Lower-case hex span id (16 chars), or ``""`` without a valid span.
+        """
+        sc = self.span_context
+        return format(sc.span_id, "016x") if sc.is_valid else ""
+
+    def _canonical(self) -> dict[str, Any]:
+        sc = self.span_context
+        valid = sc is not INVALID_SPAN_CONTEXT and sc.is_valid
+        return {
+            "id": self.id,
+            "type": self.type,
+            "time": _json_time(self.time),
+            "source": self.source,
+            "context_id": self.context_id,
+            "trace_id": format(sc.trace_id, "032x") if valid else "",
+            "span_id": format(sc.span_id, "016x") if valid else "",
+            "payload": self.payload,
+        }
+
+    def to_json_bytes(self) -> bytes:
+        """
+        The canonical form as one line of UTF-8 JSON (no trailing newline); never raises.
+        """
+        return _encoding.dumps(self._canonical())
+
+    def to_json(self) -> str:
+        """
+        The canonical form as a JSON string on one line; never raises.
+        """
+        return self.to_json_bytes().decode("utf-8")
+
+    def to_dict(self) -> dict[str, Any]:
+        """
+        The canonical form as a dict of plain JSON types (payload after the fallback encoding).
+
+        Equal to the parsed JSON line: lone surrogates in the text fields become
+        their backslash escape text, and the depth cap counts from the canonical
+        object, in which the payload sits one level down.
+        """
+        d = self._canonical()
+        d["time"] = format_time(self.time)
+        d["payload"] = _encoding.make_safe(self.payload, 1)
+        for name in ("id", "type", "source", "context_id"):
+            value = d[name]
+            if value.__class__ is not str or not value.isascii():
+                d[name] = _encoding.make_safe(value)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Event[Any]:
+        """
+        Rebuild an event from its canonical form (the payload comes back as plain JSON types).
+
+        Raises:
+            ValueError: a field is missing or malformed; the message names the field.
+        """
+        if not isinstance(d, Mapping):
+            raise ValueError(f"event must be a JSON object, not {type(d).__name__}")
+        event_id = _str_field(d, "id", required=True)
+        if not _UUID_TEXT.fullmatch(event_id):
+            raise ValueError(f"field 'id' must be a 36-character UUID string, got {event_id!r:.60}")
+        event_type = _str_field(d, "type", required=True)
+        if not event_type:
+            raise ValueError("field 'type' must not be empty")
+        raw_time = d.get("time")
+        if not isinstance(raw_time, str):
+            raise ValueError("field 'time' must be an RFC 3339 string")
+        time = parse_time(raw_time)
+        trace_hex = _str_field(d, "trace_id")
+        span_hex = _str_field(d, "span_id")
+        span_context = _span_context_from_hex(trace_hex, span_hex)
+        return cls(
+            type=event_type,
+            source=_str_field(d, "source"),
+            payload=d.get("payload"),
+            context_id=_str_field(d, "context_id"),
+            id=event_id,
+            time=time,
+            span_context=span_context,
+        )
+
+
+_slots = Event.__dict__
+_set_type = _slots["type"].__set__
+_set_source = _slots["source"].__set__
+_set_payload = _slots["payload"].__set__
+_set_context_id = _slots["context_id"].__set__
+_set_id = _slots["id"].__set__
+_set_time = _slots["time"].__set__
+_set_span_context = _slots["span_context"].__set__
+del _slots
+
+
+def _str_field(d: Mapping[str, Any], name: str, *, required: bool = False) -> str:
+    value = d.get(name)
+    if value is None:
+        if required:
+            raise ValueError(f"field {name!r} is missing")
+        return ""
+    if not isinstance(value, str):
+        raise ValueError(f"field {name!r} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _span_context_from_hex(trace_hex: str, span_hex: str) -> SpanContext:
+    if not trace_hex and not span_hex:
+        return INVALID_SPAN_CONTEXT
+    if len(trace_hex) != 32 or not _HEX_TEXT.fullmatch(trace_hex):
+        raise ValueError(f"field 'trace_id' must be 32 hex characters, got {trace_hex!r:.60}")
+    if len(span_hex) != 16 or not _HEX_TEXT.fullmatch(span_hex):
+        raise ValueError(f"field 'span_id' must be 16 hex characters, got {span_hex!r:.60}")
+    trace_id, span_id = int(trace_hex, 16), int(span_hex, 16)
+    return SpanContext(
+        trace_id=trace_id,
+        span_id=span_id,
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+
+
+def _json_time(t: _dt.datetime) -> _dt.datetime | str:
+    """
+    The time as orjson should encode it: the datetime itself when orjson already
+    writes the canonical form (UTC with a non-zero fraction), else the formatted text.
+    """
+    if t.tzinfo is _UTC and t.microsecond:
+        return t
+    return format_time(t)
+
+
+def format_time(t: _dt.datetime) -> str:
+    """
+    RFC 3339 UTC with microseconds and ``Z`` (naive times are taken as UTC).
+
+    A time whose UTC value falls outside years 1-9999 (``datetime.max`` with a
+    negative offset) is clamped to the nearest representable instant rather
+    than raising: the encoders built on this never raise.
+    """
+    if t.tzinfo is not _UTC:
+        t = t.replace(tzinfo=_UTC) if t.tzinfo is None else _to_utc(t)
+    # orjson formats in C (several times faster than isoformat here) but drops a
+    # zero fraction; the canonical form always has six digits.
+    text = orjson.dumps(t, option=orjson.OPT_UTC_Z)
+    if t.microsecond:
+        return text[1:-1].decode("ascii")
+    return text[1:-2].decode("ascii") + ".000000Z"
+
+
+def _to_utc(t: _dt.datetime) -> _dt.datetime:
+    try:
+        return t.astimezone(_UTC)
+    except OverflowError:
+        edge = _dt.datetime.max if t.year > 1 else _dt.datetime.min
+        return edge.replace(tzinfo=_UTC)
+
+
+def parse_time(text: str) -> _dt.datetime:
+    """
+    Parse an RFC 3339 time with an offset into a tz-aware UTC datetime.
+
+    Only the RFC 3339 shape is accepted (``2024-01-02T03:04:05.123456Z``,
+    ``...+02:00``; any number of fraction digits, lower-case ``t``/``z``): the
+    other ISO 8601 forms ``datetime.fromisoformat`` takes (week dates, basic
+    format, any character as the date/time separator) are not what we write.
+
+    Raises:
+        ValueError: not a valid time or no UTC offset; names the ``time`` field.
+    """
+    if not _RFC3339_TEXT.fullmatch(text):
+        if _RFC3339_NAIVE_TEXT.fullmatch(text):
+            raise ValueError(f"field 'time' has no UTC offset: {text!r:.60}")
+        raise ValueError(f"field 'time' is not an RFC 3339 time: {text!r:.60}")
+    try:
+        t = _dt.datetime.fromisoformat(text.upper())
+    except ValueError:
+        raise ValueError(f"field 'time' is not an RFC 3339 time: {text!r:.60}") from None
+    try:
+        return t.astimezone(_UTC)
+    except OverflowError:
+        raise ValueError(f"field 'time' is out of range in UTC: {text!r:.60}") from None
+
+
+def new_event(
+    type: str,
+    source: str = "",
+    payload: Any = None,
+    *,
+    context_id: str | None = None,
+    span_context: SpanContext | None = None,
+) -> Event[Any]:
+    """
+    Build an event with a fresh id and time [Go: NewBasicEvent].
+
+    The context id and span default to the current ones (:func:`get_context_id`,
+    the current OpenTelemetry span).
+
+    Raises:
+        TypeError: ``type`` is not a string.
+        ValueError: ``type`` is empty.
+    """
+    if not isinstance(type, str):
+        raise TypeError(f"event type must be a str, not {type.__class__.__name__}")
+    if not type:
+        raise ValueError("event type must not be empty")
+    return Event(
+        type,
+        source,
+        payload,
+        _context_id_var.get() if context_id is None else context_id,
+        uuid7_str(),
+        _dt.datetime.now(_UTC),
+        current_span_context() if span_context is None else span_context,
+    )

@@ -1,0 +1,3 @@
+"""
+Security policies applied to events: redaction, encryption, history access.
+"""

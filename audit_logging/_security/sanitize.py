@@ -1,0 +1,574 @@
+"""
+Redaction of secrets and personal data in event payloads [Go: SanitizePayload].
+
+The bus runs :func:`sanitize_payload` on every event before history, handlers,
+spill and transport, so whatever a payload carries, the secrets in it never
+reach an artifact. Two kinds of rule apply, at any depth of dicts (and other
+mappings), lists, tuples, named tuples, sets and dataclasses:
+
+**By key.** A value whose key (a dict key, dataclass or named-tuple field name)
+names a secret is replaced as a whole. Keys are matched after normalisation:
+lower-cased, with ``-``, ``_``, ``.`` and spaces removed, so ``Password``,
+``API-Key``, ``apiKey`` and ``api_key`` are the same key. The defaults:
+
+- an e-mail key (``email``, or any key ending in ``email`` such as
+  ``user_email``) keeps the first character and the domain: ``"u****@example.com"``;
+  a value without ``@`` (or not a string) becomes ``"****"``;
+- a key in :data:`DEFAULT_SENSITIVE_KEYS`, or ending in one of
+  :data:`SENSITIVE_KEY_SUFFIXES` (``db_password``, ``csrfToken``, ``aws_secret_access_key``),
+  becomes ``"****"``, whatever the value (containers included).
+
+Keys that merely *contain* a word are left alone (``token_id``, ``max_tokens``,
+``password_changed_at``), and the generic ``*_key`` names are not secret
+(``cache_key``, ``partition_key``, ``idempotency_key`` are identifiers an audit
+trail needs); only the key kinds named in the suffix list are. Callers add
+rules with :func:`register_sanitizer` (process-wide) or the ``sanitizers``
+argument (one call); both match the normalised key exactly and win over the
+defaults for that key, and a per-call rule wins over a registered one.
+
+**In text.** Every other string value (and the message of an exception object
+in a payload, which the encoder would otherwise print) goes through
+:func:`mask_secrets_in_text`, which masks the secret part of:
+
+- URL/DSN user-info passwords: ``postgresql://u:s3cr3t@h/db`` -> ``postgresql://u:****@h/db``
+  (a user name alone, ``https://user@host``, is kept);
+- ``Authorization:``/``Cookie:`` headers and ``Bearer <token>``;
+- ``key=value``, ``key: value``, ``"key": "value"`` and SQL ``password 'value'`` /
+  ``IDENTIFIED BY 'value'`` where the key ends in password, passwd, passphrase,
+  pwd, secret, token, api key, access key, private key or credential(s),
+  with the value bare, single-, double-, escaped-double- or brace-quoted.
+
+Positional secrets (``VALUES ('a@b', 's3cr3t')``), secrets inside ``bytes``
+and objects other than exceptions are not found: keep them out of payloads.
+
+Guarantees: the input is never modified; when nothing changes the same object
+comes back (so :func:`sanitize_payload` returns the very same event, and the
+common case costs a key look-up per field); the result of the defaults is a
+fixed point (sanitizing twice gives what sanitizing once gave); the walk is
+iterative, so 10,000-deep nesting and reference cycles cannot raise
+``RecursionError``. A cycle in a payload that has to change is cut and marked
+``"<cycle>"``; a shared sub-tree is sanitized once and stays shared. A value
+that raises while being read (a mapping whose ``items()`` raises, a string
+subclass whose methods do) cannot be checked, so it is replaced by
+``"<unreadable TypeName>"`` (fail closed) and nothing raises into ``publish``.
+
+Rebuilt containers: mappings become ``dict``, lists ``list``, tuples ``tuple``,
+named tuples their own class, sets their own type. A dataclass is rebuilt with
+:func:`dataclasses.replace` when every changed field keeps its type or becomes a
+string where the field's annotation admits ``str``; otherwise (or when
+``replace`` refuses) it becomes a ``dict`` of its fields, since a wrongly typed
+dataclass would be worse than a plain mapping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from audit_logging._model.encoding import _safe_str
+from audit_logging._model.event import Event
+from audit_logging._security.textmask import MASK, mask_dsn, mask_secrets_in_text, text_is_clean
+from audit_logging.typing import Sanitizer
+
+__all__ = [
+    "DEFAULT_SENSITIVE_KEYS",
+    "MASK",
+    "SENSITIVE_KEY_SUFFIXES",
+    "mask_dsn",
+    "mask_email",
+    "mask_secret",
+    "mask_secrets_in_text",
+    "register_sanitizer",
+    "registered_sanitizers",
+    "sanitize_payload",
+    "unregister_sanitizer",
+]
+
+_log = logging.getLogger("audit_logging")
+
+_CYCLE: Final = "<cycle>"
+
+DEFAULT_SENSITIVE_KEYS: Final = frozenset(
+    {
+        "password", "passwd", "pwd", "passphrase", "passcode", "pin", "otp",
+        "secret", "clientsecret", "apisecret",
+        "token", "accesstoken", "refreshtoken", "idtoken", "authtoken", "bearertoken",
+        "apikey", "xapikey", "privatekey", "secretkey", "sessionkey",
+        "authorization", "proxyauthorization", "auth",
+        "cookie", "setcookie", "session", "sessionid",
+        "credentials", "credential",
+        "creditcard", "creditcardnumber", "cardnumber", "cvv", "cvv2", "cvc", "ssn",
+    }
+)  # fmt: skip
+"""Normalised keys (lower case, no ``-``, ``_``, ``.`` or spaces) whose values become ``****``."""
+
+SENSITIVE_KEY_SUFFIXES: Final = (
+    "password", "passwd", "passphrase", "passcode", "secret", "token",
+    "apikey", "privatekey", "secretkey", "accesskey", "signingkey", "encryptionkey",
+    "credentials", "cookie", "sessionid",
+)  # fmt: skip
+"""A normalised key ending in one of these is sensitive too (``db_password``, ``csrfToken``)."""
+
+_KEY_DROP = str.maketrans("", "", "-_. \t")
+_CACHE_MAX = 4096
+_CACHE_KEY_MAX = 256
+_FAST_DEPTH = 16
+_MISSING: Any = object()
+_CLASS_CACHE_MAX = 256
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+_STR_FIELDS: dict[type[Any], frozenset[str] | None] = {}
+
+
+def mask_email(key: str, value: Any) -> Any:
+    """
+    Sanitizer keeping an e-mail's first character and domain: ``"u****@example.com"``.
+
+    A value without ``@`` or not a string becomes ``"****"``.
+    """
+    if isinstance(value, str):
+        local, at, domain = value.rpartition("@")
+        if at:
+            first = local[:1]
+            if first == "*":  # already masked with an empty local part
+                first = ""
+            return f"{first}{MASK}@{domain}"
+    return MASK
+
+
+def mask_secret(key: str, value: Any) -> Any:
+    """
+    Sanitizer replacing any value by ``"****"``.
+    """
+    return MASK
+
+
+def _normalise(key: str) -> str:
+    return key.lower().translate(_KEY_DROP)
+
+
+def _default_rule(norm: str) -> Sanitizer | None:
+    if norm.endswith("email") or norm == "emailaddress":
+        return mask_email
+    if norm in DEFAULT_SENSITIVE_KEYS or norm.endswith(SENSITIVE_KEY_SUFFIXES):
+        return mask_secret
+    return None
+
+
+class _Decisions(dict[str, "Sanitizer | None"]):
+    """
+    Key -> sanitizer (or None) for one set of rules, filled on first sight of a key.
+
+    A dict subclass so that a known key costs one C-level look-up on the hot
+    path; ``__missing__`` decides new keys. Capped in number and key length, as
+    keys may come from untrusted input. Registration replaces the process-wide
+    instance whole, so a reader never mixes a stale decision with a new registry
+    and needs no lock.
+    """
+
+    __slots__ = ("extra", "registered")
+
+    def __init__(
+        self, registered: Mapping[str, Sanitizer], extra: Mapping[str, Sanitizer] | None = None
+    ) -> None:
+        super().__init__()
+        self.registered = registered
+        self.extra = extra
+
+    def __missing__(self, key: str) -> Sanitizer | None:
+        norm = _normalise(key)
+        fn = (self.extra and self.extra.get(norm)) or self.registered.get(norm)
+        fn = fn or _default_rule(norm)
+        if len(self) < _CACHE_MAX and len(key) <= _CACHE_KEY_MAX:
+            self[key] = fn
+        return fn
+
+
+_rules = _Decisions({})
+"""The registered sanitizers and their decisions; replaced whole on every registration."""
+_rules_lock = threading.Lock()
+
+
+def _check_key(key: str) -> str:
+    if not isinstance(key, str):
+        raise TypeError(f"sanitizer key must be a str, not {type(key).__name__}")
+    norm = _normalise(key)
+    if not norm:
+        raise ValueError("sanitizer key must not be empty")
+    return norm
+
+
+def register_sanitizer(key: str, fn: Sanitizer) -> None:
+    """
+    Register ``fn`` for every payload key matching ``key`` [Go: RegisterSanitizer].
+
+    Matching is on the normalised key (see the module docstring), so
+    ``register_sanitizer("X-Api-Key", f)`` also covers ``x_api_key``. A later
+    registration for the same key replaces the earlier one, and a registration
+    overrides the default rule for that exact key. Thread-safe. The value ``fn``
+    returns is used as it is (not walked again); if ``fn`` raises, the value is
+    masked as ``"****"`` and the error logged, so a buggy sanitizer fails closed.
+
+    Raises:
+        TypeError: ``key`` is not a string or ``fn`` is not callable.
+        ValueError: ``key`` is empty after normalisation.
+    """
+    global _rules
+    norm = _check_key(key)
+    if not callable(fn):
+        raise TypeError(f"sanitizer must be callable, not {type(fn).__name__}")
+    with _rules_lock:
+        _rules = _Decisions({**_rules.registered, norm: fn})
+
+
+def unregister_sanitizer(key: str) -> bool:
+    """
+    Remove the sanitizer registered for ``key``; the default rule applies again.
+
+    Returns:
+        False if none was registered for that key.
+    """
+    global _rules
+    norm = _check_key(key)
+    with _rules_lock:
+        if norm not in _rules.registered:
+            return False
+        registered = dict(_rules.registered)
+        del registered[norm]
+        _rules = _Decisions(registered)
+    return True
+
+
+def registered_sanitizers() -> Mapping[str, Sanitizer]:
+    """
+    The registered sanitizers by normalised key (a read-only snapshot).
+    """
+    return types.MappingProxyType(dict(_rules.registered))
+
+
+def _decider(sanitizers: Mapping[str, Sanitizer] | None) -> Callable[[str], Sanitizer | None]:
+    rules = _rules  # one snapshot for the whole call
+    if not sanitizers:
+        return rules.__getitem__
+    extra = {_check_key(k): fn for k, fn in sanitizers.items()}
+    return _Decisions(rules.registered, extra).__getitem__
+
+
+def _apply(fn: Sanitizer, key: str, value: Any) -> Any:
+    try:
+        return fn(key, value)
+    except Exception as exc:
+        _log.error("sanitizer for key %r raised %s; value masked", key, type(exc).__name__)
+        return MASK
+
+
+def _mask_leaf(value: Any) -> Any:
+    """
+    A non-container value with its text secrets masked (the value itself if none).
+    """
+    if isinstance(value, str):
+        return mask_secrets_in_text(value)
+    if isinstance(value, BaseException):
+        # The encoder would print "Type: message"; print it masked instead.
+        message = _safe_str(value)
+        masked = mask_secrets_in_text(message)
+        if masked is not message:
+            return f"{type(value).__name__}: {masked}"
+    return value
+
+
+def _unreadable(value: Any) -> str:
+    """
+    The marker for a value that raised while being read: it cannot be checked for
+    secrets, so it is not passed on (fail closed), and nothing raises into publish.
+    """
+    return f"<unreadable {type(value).__name__}>"
+
+
+def _safe_leaf(value: Any) -> Any:
+    try:
+        return _mask_leaf(value)
+    except Exception:  # e.g. a str subclass whose methods raise
+        return _unreadable(value)
+
+
+_DICT, _LIST, _TUPLE, _NAMEDTUPLE, _SET, _DATACLASS = range(6)
+
+
+def _kind(value: Any) -> int | None:
+    t = type(value)
+    if t is dict:
+        return _DICT
+    if t is list:
+        return _LIST
+    if t is tuple:
+        return _TUPLE
+    if t is str or t is int or t is float or t is bool or value is None:
+        return None
+    try:
+        if isinstance(value, Mapping):
+            return _DICT
+        if isinstance(value, tuple):
+            return _NAMEDTUPLE if hasattr(t, "_fields") else _TUPLE
+        if isinstance(value, list):
+            return _LIST
+        if isinstance(value, set | frozenset):
+            return _SET
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return _DATACLASS
+    except Exception:  # an object whose __class__ or ABC check raises: a leaf
+        return None
+    return None
+
+
+def _field_names(cls: type[Any]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        if len(_FIELD_NAMES) < _CLASS_CACHE_MAX:
+            _FIELD_NAMES[cls] = names
+    return names
+
+
+def _pairs(value: Any, kind: int) -> list[tuple[Any, Any]]:
+    """
+    The (key, child) pairs of a container; the key is None where there is none.
+    """
+    if kind == _DICT:
+        # dict.items for a dict subclass: an override cannot hide data from the
+        # sanitizer that the encoder (which reads dicts natively) would write.
+        return list(dict.items(value) if isinstance(value, dict) else value.items())
+    if kind == _NAMEDTUPLE:
+        return list(zip(type(value)._fields, value, strict=False))
+    if kind == _DATACLASS:
+        return [(name, getattr(value, name)) for name in _field_names(type(value))]
+    return [(None, child) for child in value]
+
+
+def _is_clean(value: Any, decide: Callable[[str], Sanitizer | None], depth: int) -> bool:
+    """
+    True when sanitizing ``value`` would change nothing (False when unsure).
+
+    The fast path, run on every publish: recursive but depth-capped, so deep or
+    cyclic payloads are simply handed to the iterative walk. Plain dicts and
+    lists, the common payloads, are checked inline.
+    """
+    t = type(value)
+    if t is str:
+        return text_is_clean(value)
+    if t is dict:
+        if depth >= _FAST_DEPTH:
+            return False
+        for key, child in value.items():
+            if isinstance(key, str) and decide(key) is not None:
+                return False
+            if type(child) is str:
+                if len(child) >= 5 and not text_is_clean(child):
+                    return False
+            elif not _is_clean(child, decide, depth + 1):
+                return False
+        return True
+    if t is int or t is float or t is bool or value is None:
+        return True
+    if t is list or t is tuple:
+        if depth >= _FAST_DEPTH:
+            return False
+        return all(_is_clean(child, decide, depth + 1) for child in value)
+    kind = _kind(value)
+    if kind is None:
+        return _mask_leaf(value) is value
+    if depth >= _FAST_DEPTH:
+        return False
+    for key, child in _pairs(value, kind):
+        if isinstance(key, str) and decide(key) is not None:
+            return False
+        if not _is_clean(child, decide, depth + 1):
+            return False
+    return True
+
+
+def _str_fields(cls: type[Any]) -> frozenset[str] | None:
+    """
+    The names of ``cls``'s fields whose annotation admits ``str`` (None if unknown).
+    """
+    names = _STR_FIELDS.get(cls, _MISSING)
+    if names is _MISSING:
+        try:
+            hints = typing.get_type_hints(cls)
+        except Exception:
+            names = None
+        else:
+            names = frozenset(name for name, hint in hints.items() if _admits_str(hint))
+        if len(_STR_FIELDS) < _CLASS_CACHE_MAX:
+            _STR_FIELDS[cls] = names
+    return typing.cast("frozenset[str] | None", names)
+
+
+def _admits_str(hint: Any) -> bool:
+    if hint is str or hint is Any or hint is object or isinstance(hint, typing.TypeVar):
+        return True
+    origin = typing.get_origin(hint)
+    if origin is typing.Annotated:
+        return _admits_str(typing.get_args(hint)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_admits_str(arg) for arg in typing.get_args(hint))
+    return isinstance(hint, type) and issubclass(str, hint)
+
+
+def _rebuild_dataclass(obj: Any, pairs: list[tuple[Any, Any]], out: list[Any]) -> Any:
+    changes = {name: new for (name, old), new in zip(pairs, out, strict=True) if new is not old}
+    str_fields = _str_fields(type(obj))
+    compatible = all(
+        type(new) is type(old)
+        or (isinstance(new, str) and str_fields is not None and name in str_fields)
+        for (name, old), new in zip(pairs, out, strict=True)
+        if new is not old
+    )
+    if compatible:
+        try:
+            return dataclasses.replace(obj, **changes)
+        except Exception:  # init=False fields, a __post_init__ that refuses the mask
+            _log.debug("dataclass %s not rebuilt; sanitized as a dict", type(obj).__name__)
+    return {name: new for (name, _), new in zip(pairs, out, strict=True)}
+
+
+def _rebuild(obj: Any, kind: int, pairs: list[tuple[Any, Any]], out: list[Any]) -> Any:
+    if kind == _DICT:
+        return {key: new for (key, _), new in zip(pairs, out, strict=True)}
+    if kind == _LIST:
+        return out
+    if kind == _TUPLE:
+        return tuple(out)
+    if kind == _NAMEDTUPLE:
+        try:
+            return type(obj)._make(out)
+        except Exception:
+            return tuple(out)
+    if kind == _SET:
+        try:
+            return type(obj)(out)
+        except Exception:  # a set subclass with another constructor, or unhashable items
+            return list(out)
+    return _rebuild_dataclass(obj, pairs, out)
+
+
+class _Frame:
+    __slots__ = ("changed", "index", "kind", "obj", "out", "pairs")
+
+    def __init__(self, obj: Any, kind: int) -> None:
+        self.obj = obj
+        self.kind = kind
+        self.pairs = _pairs(obj, kind)
+        self.index = 0
+        self.out: list[Any] = []
+        self.changed = False
+
+
+def _walk(
+    root: Any, decide: Callable[[str], Sanitizer | None], *, mark_cycles: bool
+) -> tuple[Any, bool]:
+    """
+    Sanitize ``root`` without recursion; return (result, whether a cycle was met).
+
+    With ``mark_cycles`` False a back reference is kept as it is, which is right
+    only if its target ends up unchanged; the caller walks again with
+    ``mark_cycles`` True when the result changed and a cycle was met.
+    """
+    kind = _kind(root)
+    if kind is None:
+        return _safe_leaf(root), False
+    try:
+        stack = [_Frame(root, kind)]
+    except Exception:
+        return _unreadable(root), False
+    memo: dict[int, tuple[Any, Any]] = {}
+    on_path: set[int] = {id(root)}
+    saw_cycle = False
+    while True:
+        frame = stack[-1]
+        if frame.index < len(frame.pairs):
+            key, child = frame.pairs[frame.index]
+            frame.index += 1
+            fn = decide(key) if isinstance(key, str) else None
+            if fn is not None:
+                new = _apply(fn, key, child)
+                if type(new) is str and type(child) is str and new == child:
+                    new = child  # already masked: keep the original, avoid a copy
+            else:
+                child_kind = _kind(child)
+                if child_kind is None:
+                    new = _safe_leaf(child)
+                else:
+                    seen = memo.get(id(child))
+                    if seen is not None and seen[0] is child:
+                        new = seen[1]
+                    elif id(child) in on_path:
+                        saw_cycle = True
+                        new = _CYCLE if mark_cycles else child
+                    else:
+                        try:
+                            child_frame = _Frame(child, child_kind)
+                        except Exception:
+                            new = _unreadable(child)
+                        else:
+                            on_path.add(id(child))
+                            stack.append(child_frame)
+                            continue
+            frame.out.append(new)
+            if new is not child:
+                frame.changed = True
+            continue
+        stack.pop()
+        obj = frame.obj
+        on_path.discard(id(obj))
+        result = _rebuild(obj, frame.kind, frame.pairs, frame.out) if frame.changed else obj
+        memo[id(obj)] = (obj, result)
+        if not stack:
+            return result, saw_cycle
+        parent = stack[-1]
+        parent.out.append(result)
+        if result is not obj:
+            parent.changed = True
+
+
+def _sanitize_value(value: Any, decide: Callable[[str], Sanitizer | None]) -> Any:
+    result, saw_cycle = _walk(value, decide, mark_cycles=False)
+    if saw_cycle and result is not value:
+        result, _ = _walk(value, decide, mark_cycles=True)
+    return result
+
+
+def sanitize_payload(
+    evt: Event[Any], sanitizers: Mapping[str, Sanitizer] | None = None
+) -> Event[Any]:
+    """
+    Return ``evt`` with its payload redacted [Go: SanitizePayload].
+
+    Runs on every publish, so the common case (nothing to redact) is a key
+    look-up and a few substring tests per field and returns ``evt`` itself; when
+    something is redacted a new event is returned and ``evt`` is untouched.
+    ``sanitizers`` adds per-call rules (normalised key -> ``(key, value) -> value``)
+    on top of the registered and default ones; it cannot switch a default off.
+
+    Raises:
+        TypeError: a key in ``sanitizers`` is not a string.
+        ValueError: a key in ``sanitizers`` is empty after normalisation.
+    """
+    payload = evt.payload
+    if payload is None:
+        return evt
+    decide = _decider(sanitizers)
+    try:
+        clean = _is_clean(payload, decide, 0)
+    except Exception:  # a container or leaf that raises when read: the walk marks it
+        clean = False
+    if clean:
+        return evt
+    new = _sanitize_value(payload, decide)
+    if new is payload:
+        return evt
+    return dataclasses.replace(evt, payload=new)

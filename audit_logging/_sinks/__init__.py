@@ -1,0 +1,3 @@
+"""
+The sinks: logging handlers that store events (file, database, Kafka).
+"""

@@ -1,0 +1,3 @@
+"""
+The SQL sink (SQLAlchemy Core): schema, batch writer, watchdog.
+"""

@@ -1,0 +1,3 @@
+"""
+The rotating JSON-lines file sink.
+"""

@@ -1,0 +1,3 @@
+"""
+The Kafka sink: handler, producer back-ends and partitioner.
+"""
