@@ -5,10 +5,11 @@ Small helpers shared by the tests (not fixtures: plain classes and functions).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from audit_logging.events import Event
+from audit_logging.bus import Bus
+from audit_logging.events import EVENT_ANY, Event
 
 
 class FakeClock:
@@ -81,6 +82,31 @@ class Errors:
 
     def of(self, kind: type[BaseException]) -> list[BaseException]:
         return [exc for exc, _ in self.calls if isinstance(exc, kind)]
+
+
+class HandedBack:
+    """
+    A failure callback as the bus gives a batching sink: records what the sink handed back.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[Event[Any]] = []
+        self.errors: list[BaseException] = []
+
+    def __call__(self, events: Sequence[Event[Any]], exc: BaseException) -> None:
+        self.events.extend(events)
+        self.errors.append(exc)
+
+
+def make_bus(**config: Any) -> tuple[Bus, Recorder, Errors]:
+    """
+    A bus without lifecycle events, a recorder subscribed to everything, and its errors.
+    """
+    errors = Errors()
+    recorder = Recorder()
+    bus = Bus(lifecycle_events=False, error_func=errors, **config)
+    bus.subscribe(EVENT_ANY, recorder, name="rec")
+    return bus, recorder, errors
 
 
 class UnreadableMapping(Mapping[str, Any]):

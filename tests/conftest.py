@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+from audit_logging.bus import Bus
+from tests._helpers import Recorder
+
 
 @pytest.fixture(autouse=True)
 def restore_root_logger() -> Iterator[logging.Logger]:
@@ -45,3 +48,22 @@ def isolated_handlers() -> Iterator[None]:
     finally:
         with logging._lock:  # type: ignore[attr-defined]
             handler_list[:] = saved + handler_list[:]
+
+
+@pytest.fixture
+def bus() -> Iterator[Bus]:
+    """
+    A synchronous bus without lifecycle events, closed after the test.
+    """
+    with Bus(asynchronous=False, lifecycle_events=False) as b:
+        yield b
+
+
+@pytest.fixture
+def rec(bus: Bus) -> Recorder:
+    """
+    A recorder subscribed to every event of ``bus``.
+    """
+    r = Recorder()
+    bus.subscribe("*", r, name="rec")
+    return r

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 
 from audit_logging.bus import Bus, Delivery
-from audit_logging.events import EVENT_ANY, Event, EventType, new_event
+from audit_logging.events import Event, EventType, new_event
 from audit_logging.exceptions import SchemaValidationError
 from audit_logging.metrics import KNOWN_REASONS, MAX_CUSTOM_LABELS, PrometheusMetrics
-from tests._helpers import Errors, Recorder
+from tests._helpers import Recorder, make_bus
 from tests.hostile._hostile import (
     HOSTILE_SETTINGS,
     RaisingLen,
@@ -41,14 +41,6 @@ pytestmark = pytest.mark.timeout(60)
 
 LABEL = re.compile(r"[a-zA-Z0-9_.:-]{1,64}")
 ADMIN = {"role": "admin"}
-
-
-def make_bus(**config: Any) -> tuple[Bus, Recorder, Errors]:
-    errors = Errors()
-    recorder = Recorder()
-    bus = Bus(lifecycle_events=False, error_func=errors, **config)
-    bus.subscribe(EVENT_ANY, recorder, name="rec")
-    return bus, recorder, errors
 
 
 def assert_still_delivers(bus: Bus, recorder: Recorder) -> None:

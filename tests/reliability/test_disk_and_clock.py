@@ -10,7 +10,7 @@ once per burst (rate-limited); the bus keeps serving in-memory delivery to the o
 subscription; after space returns spilling resumes without a restart; a torn line is
 reported (file:line) on the next recovery and quarantined, and every ``SPILLED`` event
 is replayed. The store-level halves (a SpillError, one torn line, a fresh file) are
-in tests/test_spillover.py.
+in tests/engine/spill/test_store.py.
 
 S12, the wall clock jumps back one hour mid-stream, then forward two (time_machine),
 while events flow through a bus with a rate limit, a circuit breaker, a spill
@@ -22,7 +22,7 @@ deletes nothing new; spill file names never collide or overwrite (every spilled 
 comes back exactly once) and keep sorting in creation order. Events carry no ``seq``
 field: the id (UUIDv7) is the per-process sequence, checked as such. The id generator
 reads the OS clock, which time_machine cannot move; its rewind path is proven with an
-injected clock in tests/test_ids.py.
+injected clock in tests/model/test_ids.py.
 """
 
 from __future__ import annotations

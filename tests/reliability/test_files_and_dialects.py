@@ -9,7 +9,7 @@ signed with another key. Pass criteria: ``recover_spillover()`` returns the coun
 valid lines; each bad line is reported to ``error_func`` with file:line; bad lines are
 moved to a ``quarantine/`` file (raw bytes kept), never deleted; the bit flip is caught
 by the per-line CRC/MAC; replay continues after the corruption; forged lines are never
-delivered. (Store-level twins: tests/test_spillover.py.)
+delivered. (Store-level twins: tests/engine/spill/test_store.py.)
 
 S15, four processes x 25,000 lines into one ``RotatingJSONFileHandler`` with
 ``max_bytes=64 KiB`` and ``compress=True``, under umask 000 and 077. Pass criteria:

@@ -13,7 +13,7 @@ every thread's events in publish order (replayed spill copies come after, as API
 allows); ``accepted = delivered + spilled + dropped(reason)`` holds exactly for every
 subscription; history length <= ``history_cap``; RSS growth <= ``max_memory_mb`` +
 50 MB (psutil); events/s reported. CI runs 16 x 20k; ``AUDIT_SOAK=1`` adds 16 x 50k.
-Tests in tests/test_bus.py already cover a stuck handler and 16 x 20k with one
+Tests in tests/engine/test_bus.py already cover a stuck handler and 16 x 20k with one
 counting handler; these add the timing bounds, the accounting and the real sinks.
 """
 

@@ -3,7 +3,7 @@ Encryption, history access control and sanitization, proven at bus level
 (RELIABILITY.md S17, S18, S20).
 
 S17 pass criteria: no repeated nonce over 10^6 ``encrypt_event`` calls (``AUDIT_SOAK=1``;
-tests/test_crypto.py samples 10^5 in CI), nor across processes sharing a key; every
+tests/security/test_crypto.py samples 10^5 in CI), nor across processes sharing a key; every
 tamper (ciphertext, tag or nonce byte; event id or type, the associated data; wrong
 key) raises ``DecryptionError`` with no partial plaintext; a 31-byte key is refused up
 front; the plaintext is absent from every artifact an encrypted event reaches.
@@ -21,7 +21,8 @@ structlog processor behind ``dict_tracebacks`` / ``format_exc_info``) leave ``s3
 and the value ``"k"`` in no file (rotated and gzipped included), database row, spill
 line, history entry or Kafka record; structlog tracebacks reach no event with locals.
 
-Unit tests (tests/test_crypto.py, test_access.py, test_history.py, test_sanitize.py,
+Unit tests (tests/security/test_crypto.py, security/test_access.py, engine/test_history.py,
+security/test_sanitize.py,
 test_dictconfig.py) cover each function; these cover the gaps at bus level.
 """
 

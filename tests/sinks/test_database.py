@@ -42,24 +42,12 @@ from audit_logging.sinks.database import (
     event_from_row,
     setup_database,
 )
-from tests._helpers import FakeClock
+from tests._helpers import FakeClock, HandedBack
 from tests.sinks.conftest import Database, PgCluster, TcpProxy, free_port
 
 UNICODE = "こんにちは, 世界! مرحبا"
 EMOJI = "😀🎉👩‍💻"
 FAR = 1_000_000.0
-
-
-class FailureRecorder:
-    """A failure callback, as the bus would give: records handed-back events."""
-
-    def __init__(self) -> None:
-        self.events: list[Event[Any]] = []
-        self.errors: list[BaseException] = []
-
-    def __call__(self, events: Sequence[Event[Any]], exc: BaseException) -> None:
-        self.events.extend(events)
-        self.errors.append(exc)
 
 
 class Commits:
@@ -343,7 +331,7 @@ def test_reinserting_a_batch_leaves_the_count_unchanged(
     for evt in batch:
         handler.write_event(evt)
     handler.flush()
-    failures = FailureRecorder()
+    failures = HandedBack()
     handler.set_failure_callback(failures)
     for evt in batch:
         handler.write_event(evt)
@@ -480,7 +468,7 @@ def test_payload_over_max_payload_bytes_is_dead_lettered(
 ) -> None:
     """An event over max_payload_bytes is dead-lettered as record_too_large, not retried."""
     dead = tmp_path / "dead"
-    failures = FailureRecorder()
+    failures = HandedBack()
     for handler in make(
         sqlite_db, flush_interval=FAR, dead_letter_dir=dead, max_payload_bytes=1000
     ):
@@ -565,7 +553,7 @@ def test_table_missing_columns_is_reported_and_events_handed_back(sqlite_db: Dat
     with sqlite_db.engine.begin() as conn:
         for column in ("trace_id", "span_id"):
             conn.exec_driver_sql(f"ALTER TABLE {old.name} DROP COLUMN {column}")
-    failures = FailureRecorder()
+    failures = HandedBack()
     handler = DatabaseHandler(sqlite_db.url, table=table, flush_interval=FAR, retry_count=0)
     handler.set_failure_callback(failures)
     try:
@@ -706,7 +694,7 @@ def test_password_is_masked_in_connection_errors(
         setup_database(url, "t_masked")
     assert SECRET not in all_text(info.value)
     assert "***" in str(info.value)
-    failures = FailureRecorder()
+    failures = HandedBack()
     with caplog.at_level(logging.DEBUG, logger="audit_logging"):
         handler = DatabaseHandler(url, table="t_masked", retry_count=1, retry_delay=0.0)
         handler.set_failure_callback(failures)
@@ -744,7 +732,7 @@ def test_outage_hands_events_back_and_replay_is_exactly_once(pg_cluster: PgClust
     """Events written while PostgreSQL is down come back through the callback; replaying them
     after the restart stores every event exactly once."""
     table = "outage_events"
-    failures = FailureRecorder()
+    failures = HandedBack()
     handler = DatabaseHandler(
         pg_cluster.url,
         table=table,
@@ -809,7 +797,7 @@ def test_hung_database_connection_is_cut_and_events_handed_back(
     """A server that stops answering mid-transaction cannot hang flush() or close()."""
     table = pg_db.new_table()
     url = f"postgresql+psycopg://postgres@127.0.0.1:{pg_proxy.port}/test?connect_timeout=2"
-    failures = FailureRecorder()
+    failures = HandedBack()
     handler = DatabaseHandler(
         url, table=table, flush_interval=FAR, retry_count=1, retry_delay=0.01, timeout=0.5
     )
@@ -842,7 +830,7 @@ def test_mariadb_outage_hands_events_back_and_replay_is_exactly_once(
     """Events written while MariaDB is unreachable come back; the replay stores each once."""
     table = mariadb_db.new_table()
     url = f"mysql+pymysql://root@127.0.0.1:{mariadb_proxy.port}/test?charset=utf8mb4"
-    failures = FailureRecorder()
+    failures = HandedBack()
     handler = DatabaseHandler(
         url, table=table, batch_size=10, flush_interval=FAR, retry_count=1, retry_delay=0.01
     )
@@ -875,7 +863,7 @@ def test_on_a_bus_new_events_are_refused_while_the_database_is_down(
     circuit opens) but for one probe at a time; the first commit ends the outage."""
     table = pg_db.new_table()
     url = f"postgresql+psycopg://postgres@127.0.0.1:{pg_proxy.port}/test?connect_timeout=2"
-    failures = FailureRecorder()
+    failures = HandedBack()
     handler = DatabaseHandler(url, table=table, flush_interval=FAR, retry_count=1, retry_delay=0)
     handler.set_failure_callback(failures)
     try:

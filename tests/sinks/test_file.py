@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from audit_logging._sinks.file.rotation import format_stamp, rotated_stem, scan_rotated
 from audit_logging.events import Event, new_event
 from audit_logging.sinks.file import RotatingJSONFileHandler
+from tests._helpers import FakeClock, HandedBack
 
 UNICODE = "こんにちは, 世界! مرحبا"
 DAY = 86400.0
@@ -73,28 +74,6 @@ def backups(directory: Path, base: str = "audit.jsonl") -> list[Path]:
 def events(n: int, **payload: Any) -> list[Event[Any]]:
     """``n`` events with a sequence number in the payload."""
     return [new_event("user_login", "tests", {"seq": i, **payload}) for i in range(n)]
-
-
-class Clock:
-    """A settable POSIX clock."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Failures:
-    """A failure callback that records what the sink handed back."""
-
-    def __init__(self) -> None:
-        self.events: list[Event[Any]] = []
-        self.errors: list[BaseException] = []
-
-    def __call__(self, evts: Sequence[Event[Any]], exc: BaseException) -> None:
-        self.events.extend(evts)
-        self.errors.append(exc)
 
 
 @pytest.fixture
@@ -274,7 +253,7 @@ def test_compression_runs_in_the_background_after_rotation(make: Any, tmp_path: 
 
 def test_keep_everything_is_the_default(make: Any, tmp_path: Path) -> None:
     """Without backup_count or max_age_days no backup is ever deleted."""
-    handler = make(max_bytes=600, clock=Clock(1e9))
+    handler = make(max_bytes=600, clock=FakeClock(1e9))
     write_all(handler, events(100))
     handler.run_maintenance()
     assert handler.rotations >= 20
@@ -293,7 +272,7 @@ def test_stdlib_backupcount_zero_keeps_everything(make: Any, tmp_path: Path) -> 
 
 def test_backup_names_keep_write_order_when_the_clock_steps_back(make: Any, tmp_path: Path) -> None:
     """A clock that stands still or jumps back an hour never reorders or reuses backup names."""
-    clock = Clock(1_800_000_000.5)
+    clock = FakeClock(1_800_000_000.5)
     handler = make(max_bytes=300, compress=False, clock=clock)
     evts = events(40)
     write_all(handler, evts[:20])
@@ -330,7 +309,7 @@ def test_backup_count_keeps_the_newest_backups(make: Any, tmp_path: Path) -> Non
 
 def test_max_age_days_deletes_only_old_backups(make: Any, tmp_path: Path) -> None:
     """Backups named and modified before the limit go; younger ones and the current file stay."""
-    clock = Clock(os.stat(tmp_path).st_mtime)
+    clock = FakeClock(os.stat(tmp_path).st_mtime)
     handler = make(max_bytes=500, max_age_days=30, clock=clock, monotonic=clock, compress=False)
     write_all(handler, events(10))
     old = set(backups(tmp_path))
@@ -347,7 +326,7 @@ def test_max_age_days_deletes_only_old_backups(make: Any, tmp_path: Path) -> Non
 
 def test_max_age_days_spares_a_backup_whose_mtime_is_recent(make: Any, tmp_path: Path) -> None:
     """A backup whose name looks old but which was modified recently is kept (clock was wrong)."""
-    clock = Clock(os.stat(tmp_path).st_mtime - 100 * DAY)
+    clock = FakeClock(os.stat(tmp_path).st_mtime - 100 * DAY)
     handler = make(max_bytes=500, max_age_days=30, clock=clock, monotonic=clock, compress=False)
     write_all(handler, events(10))
     before = backups(tmp_path)
@@ -361,7 +340,7 @@ def test_wall_clock_stepped_forward_does_not_expire_fresh_backups(
     make: Any, tmp_path: Path
 ) -> None:
     """S12: backups written seconds ago survive a wall clock that jumps 40 days ahead."""
-    clock = Clock(os.stat(tmp_path).st_mtime)
+    clock = FakeClock(os.stat(tmp_path).st_mtime)
     handler = make(max_bytes=500, max_age_days=30, clock=clock, compress=False)
     write_all(handler, events(10))
     fresh = backups(tmp_path)
@@ -633,7 +612,7 @@ def test_failed_write_through_raises_from_write_event(make: Any, tmp_path: Path)
 def test_failed_batch_goes_to_the_failure_callback(make: Any, tmp_path: Path) -> None:
     """Buffered events whose write fails are handed back, not dropped."""
     handler = make("sub/audit.jsonl", flush_interval=3600)
-    failures = Failures()
+    failures = HandedBack()
     handler.set_failure_callback(failures)
     evts = events(4)
     for evt in evts:
@@ -651,7 +630,7 @@ def test_failure_of_a_due_batch_raises_for_the_trigger_and_reports_the_rest(
     evts = events(5)
     size = sum(len(e.to_json_bytes()) + 1 for e in evts)
     handler = make("sub/audit.jsonl", flush_interval=3600, batch_bytes=size)
-    failures = Failures()
+    failures = HandedBack()
     handler.set_failure_callback(failures)
     shutil.rmtree(tmp_path / "sub")
     for evt in evts[:-1]:

@@ -18,21 +18,6 @@ from audit_logging.structlog import AuditProcessor
 from tests._helpers import Recorder
 
 
-@pytest.fixture
-def bus() -> Iterator[Bus]:
-    """A synchronous bus without lifecycle events."""
-    with Bus(asynchronous=False, lifecycle_events=False) as b:
-        yield b
-
-
-@pytest.fixture
-def rec(bus: Bus) -> Recorder:
-    """A recorder subscribed to every event."""
-    r = Recorder()
-    bus.subscribe("*", r, name="rec")
-    return r
-
-
 @pytest.fixture(autouse=True)
 def clean_contextvars() -> Iterator[None]:
     """No structlog context leaks between tests."""

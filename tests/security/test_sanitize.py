@@ -1,5 +1,6 @@
 """
-Tests for audit_logging._security.sanitize: key rules, text rules, containers, cycles, depth and the registry.
+Tests for audit_logging._security.sanitize:
+key rules, text rules, containers, cycles, depth and the registry.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """
-Tests for audit_logging._security.access: the admin check, the ambient access context and its isolation (S18).
+Tests for audit_logging._security.access:
+the admin check, the ambient access context and its isolation (S18).
 """
 
 from __future__ import annotations

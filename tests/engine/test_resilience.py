@@ -13,20 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit_logging._engine.resilience import CircuitBreaker, CircuitState, TokenBucket
-
-
-class FakeClock:
-    """A settable monotonic clock."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
+from tests._helpers import FakeClock
 
 # --- TokenBucket ---------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """
-Tests for audit_logging._engine.metrics: names, labels, registries, cardinality and multiprocess mode.
+Tests for audit_logging._engine.metrics:
+names, labels, registries, cardinality and multiprocess mode.
 """
 
 from __future__ import annotations

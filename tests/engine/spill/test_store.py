@@ -39,20 +39,11 @@ from audit_logging.spillover import (
     SpillFullError,
     SpillStore,
 )
+from tests._helpers import FakeClock
 
 pytestmark = pytest.mark.timeout(60)
 
 KEY = b"k" * 32
-
-
-class FakeClock:
-    """A settable monotonic clock."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Collector:
@@ -856,7 +847,7 @@ def test_fsync_always_syncs_every_line(spill_dir: Path) -> None:
 
 def test_fsync_interval_follows_the_injected_clock(spill_dir: Path) -> None:
     """Policy "interval" fsyncs on a write once the interval has passed, and on flush."""
-    clock = FakeClock()
+    clock = FakeClock(100.0)
     s = SpillStore(spill_dir, fsync="interval", fsync_interval=1.0, clock=clock)
     s.write(ev(0))
     clock.now += 0.5

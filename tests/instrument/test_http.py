@@ -5,7 +5,7 @@ Tests for the WSGI and ASGI middleware and the request-id rules.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -16,21 +16,6 @@ from audit_logging.bus import Bus
 from audit_logging.context import get_context_id
 from audit_logging.middleware import ASGIAuditMiddleware, AuditMiddleware, request_id_from
 from tests._helpers import FakeClock, Recorder
-
-
-@pytest.fixture
-def bus() -> Iterator[Bus]:
-    """A synchronous bus without lifecycle events."""
-    with Bus(asynchronous=False, lifecycle_events=False) as b:
-        yield b
-
-
-@pytest.fixture
-def rec(bus: Bus) -> Recorder:
-    """A recorder subscribed to every event."""
-    r = Recorder()
-    bus.subscribe("*", r, name="rec")
-    return r
 
 
 def _wsgi_app(status: str) -> Any:

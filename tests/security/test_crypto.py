@@ -1,5 +1,6 @@
 """
-Tests for audit_logging._security.crypto: AES-256-GCM envelopes, nonce freshness, tampering and keys (S17).
+Tests for audit_logging._security.crypto:
+AES-256-GCM envelopes, nonce freshness, tampering and keys (S17).
 """
 
 from __future__ import annotations

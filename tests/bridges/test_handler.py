@@ -8,7 +8,6 @@ import logging
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,21 +19,6 @@ from audit_logging.context import bind_context_id
 from audit_logging.events import Event, new_event
 from audit_logging.stdlib import AuditHandler, Logger, attach_sinks
 from tests._helpers import Recorder
-
-
-@pytest.fixture
-def bus() -> Iterator[Bus]:
-    """A synchronous bus without lifecycle events."""
-    with Bus(asynchronous=False, lifecycle_events=False) as b:
-        yield b
-
-
-@pytest.fixture
-def rec(bus: Bus) -> Recorder:
-    """A recorder subscribed to every event."""
-    r = Recorder()
-    bus.subscribe("*", r, name="rec")
-    return r
 
 
 def _logger(handler: logging.Handler, name: str = "app") -> logging.Logger:

@@ -1,5 +1,6 @@
 """
-Tests for audit_logging._model.ids: UUIDv7 strings, strictly increasing even when the clock steps back.
+Tests for audit_logging._model.ids:
+UUIDv7 strings, strictly increasing even when the clock steps back.
 """
 
 from __future__ import annotations
