@@ -18,7 +18,8 @@ from audit_logging._bridges.handler import AuditHandler, Logger
 from audit_logging._bridges.setup import LogConfig, setup_logging
 from audit_logging._engine.bus import Bus, Delivery, Subscription
 from audit_logging._engine.metrics import NopMetrics, PrometheusMetrics
-from audit_logging._engine.registry import default_bus, get_bus, install_sigterm_handler
+from audit_logging._engine.process import install_sigterm_handler
+from audit_logging._engine.registry import default_bus, get_bus
 from audit_logging._engine.settings import BusConfig
 from audit_logging._model.context import bind_context_id, get_context_id
 from audit_logging._model.event import EVENT_ANY, Event, EventType, new_event

@@ -3,7 +3,12 @@ Type aliases and protocols shared by the core and the sinks.
 
 These are the seams of the package: the bus depends only on these shapes, and
 sinks, transports, metrics and spill back-ends implement them without
-importing the bus.
+importing the bus. The bus resolves a handler's kind against these protocols
+once, when it subscribes it: whether it takes the event itself
+(:class:`EventSink`), hands back events it failed to store
+(:class:`HandsBackFailures`, :class:`BatchingSink`), buffers output that
+``flush`` writes (:class:`Flushable`) and holds something ``close`` releases
+(:class:`Closable`).
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ __all__ = [
     "AccessControlFunc",
     "BatchingSink",
     "BusMetrics",
+    "Closable",
     "ErrorFunc",
     "EventSink",
     "FailedEventsCallback",
+    "Flushable",
     "Handler",
+    "HandsBackFailures",
     "Sanitizer",
     "SpillHandler",
     "Transport",
@@ -46,7 +54,8 @@ FailedEventsCallback = Callable[[Sequence["Event[Any]"], BaseException], None]
 @runtime_checkable
 class BusMetrics(Protocol):
     """
-    What the bus reports about itself [Go: BusMetrics].
+    What the bus reports about itself: every accepted event, every drop with its reason,
+    and how long handlers take.
     """
 
     def event_published(self, event_type: str) -> None: ...
@@ -59,7 +68,7 @@ class BusMetrics(Protocol):
 @runtime_checkable
 class Transport(Protocol):
     """
-    Carries every accepted event to another process (e.g. Kafka) [Go: Transport].
+    Carries every accepted event to another process (e.g. Kafka).
     """
 
     def start(self) -> None: ...
@@ -72,7 +81,7 @@ class Transport(Protocol):
 @runtime_checkable
 class SpillHandler(Protocol):
     """
-    Where events go that cannot be delivered now [Go: WithSpilloverHandler].
+    Where events go that cannot be delivered now (instead of the bus's own spill store).
     """
 
     def write(self, evt: Event[Any]) -> None: ...
@@ -92,7 +101,21 @@ class EventSink(Protocol):
 
 
 @runtime_checkable
-class BatchingSink(EventSink, Protocol):
+class HandsBackFailures(Protocol):
+    """
+    A sink or transport that stores events after the bus handed them over.
+
+    Such a handler cannot report a failure by raising (the call that took the
+    event has returned), so the bus gives it, at subscription, a callback to hand
+    back the events it finally failed to store; the bus spills them for that
+    subscription, so nothing accepted is lost silently.
+    """
+
+    def set_failure_callback(self, callback: FailedEventsCallback | None) -> None: ...
+
+
+@runtime_checkable
+class BatchingSink(EventSink, HandsBackFailures, Protocol):
     """
     A sink that stores events later (in batches) and hands back what it could not store.
 
@@ -101,4 +124,26 @@ class BatchingSink(EventSink, Protocol):
     its retries, and the bus spills them for that subscription.
     """
 
-    def set_failure_callback(self, callback: FailedEventsCallback | None) -> None: ...
+
+@runtime_checkable
+class Flushable(Protocol):
+    """
+    A handler holding output in memory: ``flush`` writes it out.
+
+    The bus flushes it in :meth:`Bus.flush` (so rows and lines are visible when
+    that returns) and before a spill replay moves its checkpoint past events the
+    handler accepted, so a crash cannot lose them.
+    """
+
+    def flush(self) -> None: ...
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """
+    A handler holding resources (files, connections, threads) that ``close`` releases.
+
+    The bus closes it once, after delivering everything accepted.
+    """
+
+    def close(self) -> None: ...

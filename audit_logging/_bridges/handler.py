@@ -63,7 +63,7 @@ from audit_logging._security.textmask import mask_secrets_in_text
 
 if TYPE_CHECKING:
     from audit_logging._engine.bus import Bus
-    from audit_logging._engine.dispatch import Subscription
+    from audit_logging._engine.subscription import Subscription
 
 __all__ = ["AuditHandler", "Logger", "attach_sinks", "publishing"]
 

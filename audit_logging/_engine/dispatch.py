@@ -1,7 +1,7 @@
 """
 Dispatch: one bounded backlog per subscription, served by a shared worker pool.
 
-Why this shape (rather than the Go bus's single queue):
+Why this shape (rather than one queue shared by every handler):
 
 - **Isolation.** Each subscription has its own backlog (a ``deque``), so a slow or
   stuck handler only lets *its own* backlog grow. When that backlog reaches
@@ -24,44 +24,26 @@ Why this shape (rather than the Go bus's single queue):
 ``flush`` and ``close`` push a :class:`Marker` through each backlog: when a worker
 reaches it, everything accepted before it has been handled, and the worker flushes
 the sink in its own thread before signalling.
+
+The pool knows nothing about delivery itself: it is given ``deliver(sub, item)``
+(:meth:`audit_logging._engine.delivery.Deliverer.deliver_item`) and calls it for
+every backlog item, in order.
 """
 
 from __future__ import annotations
 
 import collections
-import enum
-import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from audit_logging._engine.resilience import CircuitBreaker
-from audit_logging._model.event import Event
-from audit_logging._records.logrecord import event_to_record
+from audit_logging._engine.subscription import Subscription
 
-if TYPE_CHECKING:
-    from audit_logging._engine.bus import Bus
-
-__all__ = ["BATCH", "Delivery", "Marker", "Subscription", "WorkerPool"]
+__all__ = ["BATCH", "Marker", "WorkerPool"]
 
 BATCH = 256
-
-
-class Delivery(enum.StrEnum):
-    """
-    What happened to a published event.
-
-    With several matching subscriptions the outcome is the worst copy's:
-    DROPPED > SPILLED > QUEUED/DELIVERED.
-    """
-
-    QUEUED = "queued"
-    DELIVERED = "delivered"
-    SPILLED = "spilled"
-    SAMPLED_OUT = "sampled_out"
-    REJECTED = "rejected"
-    DROPPED = "dropped"
+"""Backlog items a worker delivers to one subscription before serving the next one."""
 
 
 class Marker:
@@ -74,105 +56,6 @@ class Marker:
     def __init__(self, flush_handler: bool) -> None:
         self.done = threading.Event()
         self.flush_handler = flush_handler
-
-
-def _handler_name(handler: object) -> str:
-    name = getattr(handler, "name", None)
-    if isinstance(name, str) and name:
-        return name
-    qualname = getattr(handler, "__qualname__", None)
-    if isinstance(qualname, str):
-        return qualname
-    return type(handler).__name__
-
-
-class Subscription:
-    """
-    A handler subscribed to one event type (or ``EVENT_ANY``) on a bus.
-
-    Attributes:
-        name: unique per bus; routes spill replays to this subscription.
-        event_type: the type subscribed to.
-        handler: the callable or ``logging.Handler``.
-    """
-
-    def __init__(
-        self,
-        bus: Bus,
-        event_type: str,
-        handler: Any,
-        name: str,
-        breaker: CircuitBreaker,
-        *,
-        internal: bool = False,
-        call: Callable[[Event[Any]], object] | None = None,
-    ) -> None:
-        self.name = name
-        self.event_type = event_type
-        self.handler = handler
-        self.breaker = breaker
-        self.internal = internal
-        self.queue: collections.deque[Any] = collections.deque()
-        self.scheduled = False
-        # Re-entrant: in sync mode a handler may publish (e.g. a lifecycle event)
-        # that comes back to the same subscription in the same thread.
-        self.lock = threading.RLock()
-        self.active = True
-        self.delivered = 0
-        self.failed = 0
-        self._bus = bus
-        self.call = self._make_call(handler) if call is None else call
-
-    @staticmethod
-    def _make_call(handler: Any) -> Callable[[Event[Any]], object]:
-        write_event = getattr(handler, "write_event", None)
-        if callable(write_event):
-            return write_event  # type: ignore[no-any-return]
-        if isinstance(handler, logging.Handler):
-            log_handler = handler
-
-            def handle(evt: Event[Any]) -> None:
-                # Logger.callHandlers checks the handler's level, not handle(): do it here.
-                record = event_to_record(evt)
-                if record.levelno >= log_handler.level:
-                    log_handler.handle(record)
-
-            return handle
-        if callable(handler):
-            return handler  # type: ignore[no-any-return]
-        raise TypeError(
-            f"handler must be callable or a logging.Handler, not {type(handler).__name__}"
-        )
-
-    def matches(self, event_type: str) -> bool:
-        """
-        True if events of ``event_type`` go to this subscription.
-        """
-        return self.event_type in ("*", event_type)
-
-    def unsubscribe(self) -> None:
-        """
-        Stop receiving events; events already in the backlog are still delivered.
-        """
-        self._bus._unsubscribe(self)
-
-    def flush_handler(self) -> None:
-        """
-        Flush the handler if it can be flushed (sinks write what they batched).
-        """
-        flush = getattr(self.handler, "flush", None)
-        if callable(flush):
-            flush()
-
-    def __repr__(self) -> str:
-        return f"<Subscription {self.name!r} to {self.event_type!r}>"
-
-    @staticmethod
-    def default_name(handler: Any) -> str:
-        """
-        The name derived from a handler (its ``name``, qualified name or class).
-        """
-        return _handler_name(handler)
 
 
 class WorkerPool:

@@ -1,71 +1,25 @@
 """
-Process-wide bookkeeping of buses: the named registry behind :func:`get_bus`
-and :func:`default_bus`, closing at interpreter exit, re-initialising after
-``fork()``, and the opt-in SIGTERM handler.
+The named registry of buses behind :func:`get_bus` and :func:`default_bus`.
 
-Why ``atexit``: delivery threads are daemons (a stuck handler must not hang
-exit), so without a hook a short script would exit with events still queued —
-the stdlib ``QueueListener`` loses records exactly this way. CPython runs no
-``atexit`` hook when the process dies of an unhandled SIGTERM, which is how
-containers and process managers stop services; :func:`install_sigterm_handler`
-is the documented recipe, installed only when the application asks for it.
+``dictConfig`` wiring refers to buses by name (``AuditHandler(bus="default")``),
+so one process gets one bus per name however many handlers name it. The
+registry sits above the bus: it builds buses, and the bus never looks it up.
+Closing at exit, fork and SIGTERM are :mod:`audit_logging._engine.process`'s job.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
-import signal
 import threading
-import weakref
-from collections.abc import Iterable
-from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from audit_logging._engine.bus import Bus
+from audit_logging._engine.bus import Bus
+from audit_logging._engine.settings import BusConfig
 
-__all__ = [
-    "close_all",
-    "default_bus",
-    "get_bus",
-    "install_sigterm_handler",
-    "track",
-    "untrack",
-]
+__all__ = ["default_bus", "get_bus"]
 
-ATEXIT_TIMEOUT = 10.0
-"""Seconds each bus gets at interpreter exit to deliver; the rest is spilled."""
-
-_live: weakref.WeakSet[Bus] = weakref.WeakSet()
 _named: dict[str, Bus] = {}
 _lock = threading.Lock()
-
-
-def track(bus: Bus) -> None:
-    """
-    Remember an open bus so it is closed at exit and re-initialised after fork.
-    """
-    with _lock:
-        _live.add(bus)
-
-
-def untrack(bus: Bus) -> None:
-    """
-    Forget a closed bus.
-    """
-    with _lock:
-        _live.discard(bus)
-
-
-def close_all(timeout: float | None = ATEXIT_TIMEOUT) -> None:
-    """
-    Close every open bus (what runs at interpreter exit).
-    """
-    with _lock:
-        buses = list(_live)
-    for bus in buses:
-        bus.close(timeout)
 
 
 def get_bus(name: str = "default", **config: Any) -> Bus:
@@ -76,9 +30,6 @@ def get_bus(name: str = "default", **config: Any) -> Bus:
     bus starts from :meth:`BusConfig.from_env`. A closed bus is replaced by a new
     one on the next call, so logging reconfiguration never leaves a dead bus.
     """
-    from audit_logging._engine.bus import Bus
-    from audit_logging._engine.settings import BusConfig
-
     with _lock:
         bus = _named.get(name)
         if bus is not None and not bus.closed:
@@ -99,56 +50,16 @@ def get_bus(name: str = "default", **config: Any) -> Bus:
 
 def default_bus() -> Bus:
     """
-    The process-wide bus built from ``BusConfig.from_env()`` [Go: DefaultBus].
+    The process-wide bus built from ``BusConfig.from_env()``; the same as ``get_bus("default")``.
     """
     return get_bus("default")
 
 
-def install_sigterm_handler(
-    buses: Iterable[Bus] | None = None, timeout: float = ATEXIT_TIMEOUT
-) -> None:
-    """
-    Make SIGTERM close buses on the way out, as a normal exit does.
-
-    Opt-in, from the main thread: the package never installs signal handlers by
-    itself. On SIGTERM the handler calls a previous Python handler if there was
-    one, else raises ``SystemExit(143)`` (128 + SIGTERM) in the main thread; the
-    stack unwinds and the exit-time close (``atexit``) closes ``buses`` (every
-    open bus with ``None``) within ``timeout`` seconds each.
-
-    Why not close inside the handler: a signal handler runs between two
-    bytecodes of whatever the main thread was doing, possibly in the middle of
-    ``publish`` (holding the spill store's lock, counted as an active publisher
-    that ``close`` waits for): closing there could wait forever on itself.
-    """
-    chosen = None if buses is None else list(buses)
-    previous = signal.getsignal(signal.SIGTERM)
-    if chosen is None:
-        atexit.register(close_all, timeout)
-    else:
-        atexit.register(_close_each, chosen, timeout)
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        if callable(previous):
-            previous(signum, frame)
-        else:
-            raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, handler)
-
-
-def _close_each(buses: list[Bus], timeout: float) -> None:
-    for bus in buses:
-        bus.close(timeout)
-
-
 def _after_fork_in_child() -> None:
+    # The parent may have held the lock while forking: the child's copy would stay taken.
     global _lock
     _lock = threading.Lock()
-    for bus in list(_live):
-        bus._reinit_after_fork()
 
 
-atexit.register(close_all)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)

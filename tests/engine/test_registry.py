@@ -49,11 +49,11 @@ def test_default_bus_is_the_default_entry(monkeypatch):
 SCRIPT = textwrap.dedent(
     """
     import os, signal, sys, time
-    from audit_logging._engine import registry as _registry
+    from audit_logging._engine import process as _process
     from audit_logging.bus import Bus
     from audit_logging.events import new_event
     if sys.argv[2] == "recipe":
-        _registry.install_sigterm_handler()
+        _process.install_sigterm_handler()
     out = open(sys.argv[1], "a")
     bus = Bus(lifecycle_events=False, buffer_size=100_000)
     bus.subscribe("*", lambda e: out.write(e.id + "\\n"), name="file")

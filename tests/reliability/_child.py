@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from audit_logging._engine.registry import install_sigterm_handler
+from audit_logging._engine.process import install_sigterm_handler
 from audit_logging.bus import Bus
 from audit_logging.events import EVENT_ANY, Event, new_event
 from audit_logging.sinks.database import DatabaseHandler

@@ -47,8 +47,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from audit_logging._engine.bus import _REPLAY_COMMIT_EVERY
-from audit_logging._engine.registry import ATEXIT_TIMEOUT
+from audit_logging._engine.process import ATEXIT_TIMEOUT
+from audit_logging._engine.replay import COMMIT_EVERY as _REPLAY_COMMIT_EVERY
 from audit_logging.bus import Bus, Delivery
 from audit_logging.events import EVENT_ANY, Event, new_event
 from audit_logging.exceptions import BusClosedError

@@ -1,0 +1,292 @@
+"""
+Delivery: everything about handing one copy of an event to one subscription.
+
+An admitted event fans out to every matching subscription. In async mode its
+copy goes into the subscription's bounded backlog (see
+:mod:`audit_logging._engine.dispatch`), and a worker later hands it over with
+:meth:`Deliverer.deliver_item`; in sync mode it is handed over at once in the
+caller. Either way :meth:`Deliverer.deliver_one` does the handing over: ask the
+subscription's circuit breaker, call the handler, record the outcome.
+
+A copy that cannot be handed over now is never lost silently. A full backlog,
+an open circuit or a handler that raised spills *that subscription's* copy,
+marked with its name, so a replay reaches it alone; events a batching sink hands
+back later (its failure callback) are spilled the same way. Where no spill is
+configured, or the spill refuses the copy, it is dropped: counted by reason
+(metrics and the drop summaries) and reported to ``error_func``, throttled per
+kind so a burst is one report plus a count.
+
+Circuit breakers are per subscription: a failing Kafka sink opens its own
+circuit and spills its own copies while the file and database sinks keep
+receiving events.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from audit_logging._engine.dispatch import Marker, WorkerPool
+from audit_logging._engine.metrics import NopMetrics
+from audit_logging._engine.reporting import DropCounter, ErrorReporter
+from audit_logging._engine.settings import BusConfig
+from audit_logging._engine.spill.store import SpillError, SpillFullError, SpillStore
+from audit_logging._engine.subscription import Subscription, Subscriptions
+from audit_logging._model.event import Event
+from audit_logging.exceptions import BusClosedError, CircuitOpenError, PublishTimeoutError
+from audit_logging.typing import BusMetrics, SpillHandler
+
+__all__ = ["Deliverer", "Delivery"]
+
+
+class Delivery(enum.StrEnum):
+    """
+    What happened to a published event.
+
+    With several matching subscriptions the outcome is the worst copy's:
+    DROPPED > SPILLED > QUEUED/DELIVERED.
+    """
+
+    QUEUED = "queued"
+    DELIVERED = "delivered"
+    SPILLED = "spilled"
+    SAMPLED_OUT = "sampled_out"
+    REJECTED = "rejected"
+    DROPPED = "dropped"
+
+
+_SEVERITY = {Delivery.DROPPED: 3, Delivery.SPILLED: 2}
+
+
+class _DroppedError(RuntimeError):
+    """
+    Reported to ``error_func`` when an event copy had to be dropped.
+    """
+
+
+class Deliverer:
+    """
+    Hands copies of admitted events to subscriptions, and spills or drops what it cannot.
+
+    It owns the worker pool (whose workers call :meth:`deliver_item`) and the
+    count of spilled copies; everything else it needs is given to it.
+
+    Args:
+        subscriptions: the bus's subscriptions.
+        config: the bus's settings (``buffer_size`` bounds each backlog,
+            ``worker_count`` sizes the pool).
+        metrics: where outcomes are counted; the optional ``event_spilled``,
+            ``event_delivered`` and ``queue_depth`` methods are used when present.
+        reporter: where problems are reported.
+        drops: the drop counts behind ``stats()`` and the drop summaries.
+        spill_store: the bus's spill store (copies keep their subscription's name).
+        spill_handler: a custom spill target, used when there is no store; with
+            neither, copies that cannot be delivered now are dropped.
+        clock: monotonic clock for ``publish_with_timeout``'s wait.
+    """
+
+    def __init__(
+        self,
+        subscriptions: Subscriptions,
+        config: BusConfig,
+        *,
+        metrics: BusMetrics,
+        reporter: ErrorReporter,
+        drops: DropCounter,
+        spill_store: SpillStore | None,
+        spill_handler: SpillHandler | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self._matching = subscriptions.matching
+        self._config = config
+        self._metrics = metrics
+        self._metric_spilled = getattr(metrics, "event_spilled", None)
+        self._metric_depth = getattr(metrics, "queue_depth", None)
+        self._metric_delivered = getattr(metrics, "event_delivered", None)
+        # Timing every handler call costs two clock reads: only when someone records it.
+        self._timed = type(metrics) is not NopMetrics
+        self._reporter = reporter
+        self._drops = drops
+        self._spill_store = spill_store
+        self._spill_handler = spill_handler
+        self._clock = clock
+        self.pool = WorkerPool(config.worker_count, self.deliver_item, self.after_batch)
+        self.closing = False
+        """Set when the bus closes: stops ``publish_with_timeout`` waiting for room."""
+        self.spilled = 0
+        """Copies spilled so far."""
+
+    def enqueue(self, evt: Event[Any], wait: float | None) -> tuple[Delivery, Exception | None]:
+        """
+        Async fan-out: put a copy in every matching subscription's backlog.
+
+        A copy whose circuit is open, or whose backlog stays full (for up to
+        ``wait`` seconds when given), is spilled for that subscription; the error
+        says why, for ``publish_with_timeout``.
+        """
+        worst = Delivery.QUEUED
+        error: Exception | None = None
+        limit = self._config.buffer_size
+        pool = self.pool
+        for sub in self._matching(evt.type):
+            if sub.breaker.is_open:
+                outcome = self.spill(evt, sub, "circuit_open")
+                error = CircuitOpenError(f"circuit of subscription {sub.name!r} is open")
+            else:
+                queue = sub.queue
+                if len(queue) >= limit and wait:
+                    self._wait_for_room(sub, wait)
+                if len(queue) >= limit:
+                    outcome = self.spill(evt, sub, "queue_full")
+                    error = PublishTimeoutError(
+                        f"no room in the backlog of subscription {sub.name!r}"
+                    )
+                else:
+                    queue.append(evt)
+                    if not sub.scheduled:
+                        pool.schedule(sub)
+                    continue
+            if _SEVERITY.get(outcome, 0) > _SEVERITY.get(worst, 0):
+                worst = outcome
+        return worst, error
+
+    def _wait_for_room(self, sub: Subscription, timeout: float) -> None:
+        deadline = self._clock() + timeout
+        limit = self._config.buffer_size
+        while len(sub.queue) >= limit and self._clock() < deadline and not self.closing:
+            time.sleep(0.0005)
+
+    def deliver_now(self, evt: Event[Any]) -> tuple[Delivery, Exception | None]:
+        """
+        Sync fan-out: hand a copy to every matching subscription in the caller.
+        """
+        worst = Delivery.DELIVERED
+        error: Exception | None = None
+        for sub in self._matching(evt.type):
+            if sub.breaker.is_open:
+                error = CircuitOpenError(f"circuit of subscription {sub.name!r} is open")
+            with sub.lock:
+                outcome = self.deliver_one(sub, evt)
+            if _SEVERITY.get(outcome, 0) > _SEVERITY.get(worst, 0):
+                worst = outcome
+        return worst, error
+
+    def after_batch(self, sub: Subscription) -> None:
+        """
+        Worker hook after each batch: report the subscription's backlog depth.
+        """
+        if self._metric_depth is not None:
+            self._metric_depth(sub.name, len(sub.queue))
+
+    def deliver_item(self, sub: Subscription, item: Any) -> None:
+        """
+        Worker entry point: deliver one backlog item (an event or a flush marker).
+        """
+        if isinstance(item, Marker):
+            if item.flush_handler:
+                try:
+                    sub.flush_handler()
+                except Exception as exc:
+                    self._reporter.report(exc, None)
+            item.done.set()
+            return
+        try:
+            self.deliver_one(sub, item)
+        except BaseException as exc:  # never let anything kill a worker
+            self._reporter.report(exc, item)
+
+    def deliver_one(self, sub: Subscription, evt: Event[Any]) -> Delivery:
+        """
+        Hand ``evt`` to ``sub``'s handler, or spill it when its circuit refuses.
+
+        The caller holds ``sub.lock`` (one thread delivers to a subscription at a time).
+        """
+        breaker = sub.breaker
+        closed = breaker.is_closed
+        if not closed and not breaker.allow():
+            return self.spill(evt, sub, "circuit_open")
+        timed = self._timed
+        start = time.perf_counter() if timed else 0.0
+        try:
+            sub.call(evt)
+        except Exception as exc:
+            sub.failed += 1
+            breaker.record_failure()
+            self._reporter.report(exc, evt)
+            return self.spill(evt, sub, "handler_error")
+        if timed:
+            self._metrics.handler_latency(evt.type, time.perf_counter() - start)
+        # One subscription is delivered to by one thread at a time: ``closed`` still holds.
+        if not closed or breaker.consecutive_failures:
+            breaker.record_success()
+        sub.delivered += 1
+        if self._metric_delivered is not None:
+            self._metric_delivered(evt.type)
+        return Delivery.DELIVERED
+
+    def on_sink_failed(
+        self, sub: Subscription, events: Sequence[Event[Any]], exc: BaseException
+    ) -> None:
+        """
+        A batching sink hands back events it could not store: spill them for it.
+        """
+        sub.breaker.record_failure()
+        self._reporter.report(exc, events[0] if events else None)
+        for evt in events:
+            self.spill(evt, sub, "sink_failed")
+
+    def spill(self, evt: Event[Any], sub: Subscription | None, reason: str) -> Delivery:
+        """
+        Spill one copy (for ``sub``, or for every subscription when None), else drop it.
+        """
+        store = self._spill_store
+        handler = self._spill_handler
+        if store is None and handler is None:
+            return self.drop(evt, sub, reason)
+        try:
+            if store is not None:
+                store.write(evt, None if sub is None else sub.name)
+            elif handler is not None:
+                handler.write(evt)
+        except SpillFullError as exc:
+            return self.drop(evt, sub, "spill_full", exc)
+        except Exception as exc:
+            return self.drop(evt, sub, "spill_failed", exc)
+        self.spilled += 1
+        if self._metric_spilled is not None:
+            self._metric_spilled(evt.type, reason)
+        return Delivery.SPILLED
+
+    def count_drop(self, event_type: str, reason: str) -> None:
+        """
+        Count one dropped (or rejected, or sampled-out) event by reason.
+        """
+        self._metrics.event_dropped(event_type, reason)
+        self._drops.add(reason)
+
+    def drop(
+        self,
+        evt: Event[Any] | None,
+        sub: Subscription | None,
+        reason: str,
+        cause: BaseException | None = None,
+    ) -> Delivery:
+        """
+        Drop one copy: count it and report it (throttled per reason and subscription).
+        """
+        self.count_drop(evt.type if evt is not None else "unknown", reason)
+        where = "" if sub is None else f" for subscription {sub.name!r}"
+
+        def make(suppressed: int) -> BaseException:
+            more = f" ({suppressed} more since the last report)" if suppressed else ""
+            text = f"event dropped{where}: {reason}{more}"
+            if cause is not None:
+                text += f": {cause}"
+            if reason == "closed":
+                return BusClosedError(f"the bus is closed; {text}")
+            return SpillError(text) if reason.startswith("spill") else _DroppedError(text)
+
+        self._reporter.report_throttled(f"{reason}:{where}", make, evt)
+        return Delivery.DROPPED
