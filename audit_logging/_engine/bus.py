@@ -40,7 +40,6 @@ from typing import Any
 from audit_logging._engine import process
 from audit_logging._engine.admission import Admission
 from audit_logging._engine.delivery import Deliverer, Delivery
-from audit_logging._engine.dispatch import Marker
 from audit_logging._engine.history import History
 from audit_logging._engine.lifecycle import LIFECYCLE_SOURCE, Lifecycle, Maintenance
 from audit_logging._engine.metrics import NopMetrics, PrometheusMetrics
@@ -110,7 +109,7 @@ class Bus:
             cfg,
             has_store=self._spill_store is not None,
             recover=self.recover_spillover,
-            circuit_open=self._circuit_open,
+            circuit_open=self._subs.circuit_open,
             lifecycle=self._lifecycle,
             reporter=self._reporter,
             clock=clock,
@@ -288,12 +287,6 @@ class Bus:
             raise error
         return delivery
 
-    def _circuit_open(self) -> bool:
-        """
-        True while some subscription's circuit is open (not yet half-open).
-        """
-        return any(sub.breaker.is_open for sub in self._subs.all)
-
     def recover_spillover(self) -> int:
         """
         Replay spilled events through normal delivery; returns how many were replayed.
@@ -349,25 +342,12 @@ class Bus:
         Returns:
             False if ``timeout`` seconds passed first (e.g. a handler is stuck).
         """
-        deadline = None if timeout is None else self._clock() + timeout
-        ok = True
         if self._async and self._admission.running:
-            markers = []
-            for sub in self._subs.all:
-                marker = Marker(flush_handler=True)
-                sub.queue.append(marker)
-                self._pool.schedule(sub)
-                markers.append(marker)
-            for marker in markers:
-                remaining = None if deadline is None else max(0.0, deadline - self._clock())
-                ok = marker.done.wait(remaining) and ok
+            deadline = None if timeout is None else self._clock() + timeout
+            ok = self._deliverer.drain(deadline)
         else:
-            for sub in self._subs.all:
-                try:
-                    with sub.lock:
-                        sub.flush_handler()
-                except Exception as exc:
-                    self._reporter.report(exc, None)
+            ok = True
+            self._deliverer.flush_handlers()
         if self._spill is not None:
             try:
                 self._spill.flush()
@@ -394,10 +374,10 @@ class Bus:
             self._maint.stop()
             drained = self.flush(timeout)
             if not drained:
-                self._spill_leftovers()
+                self._deliverer.spill_leftovers()
             self._pool.stop(0.0 if not drained else _DRAIN_TIMEOUT)
-            self._spill_leftovers()
-            self._close_handlers()
+            self._deliverer.spill_leftovers()
+            self._deliverer.close_handlers()
             if self._spill is not None:
                 try:
                     self._spill.close()
@@ -413,26 +393,6 @@ class Bus:
             "spilled": self._deliverer.spilled,
             "dropped": dict(self._drops.total),
         }
-
-    def _spill_leftovers(self) -> None:
-        for sub in self._subs.all:
-            queue = sub.queue
-            while True:
-                try:
-                    item = queue.popleft()
-                except IndexError:
-                    break
-                if isinstance(item, Marker):
-                    item.done.set()
-                else:
-                    self._deliverer.spill(item, sub, "closed")
-
-    def _close_handlers(self) -> None:
-        for sub in self._subs.all:
-            try:
-                sub.close_handler()
-            except Exception as exc:
-                self._reporter.report(exc, None)
 
     def stats(self) -> dict[str, Any]:
         """

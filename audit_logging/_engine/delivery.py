@@ -32,10 +32,16 @@ from audit_logging._engine.dispatch import Marker, WorkerPool
 from audit_logging._engine.metrics import NopMetrics
 from audit_logging._engine.reporting import DropCounter, ErrorReporter
 from audit_logging._engine.settings import BusConfig
-from audit_logging._engine.spill.store import SpillError, SpillFullError, SpillStore
+from audit_logging._engine.spill.store import SpillStore
 from audit_logging._engine.subscription import Subscription, Subscriptions
 from audit_logging._model.event import Event
-from audit_logging.exceptions import BusClosedError, CircuitOpenError, PublishTimeoutError
+from audit_logging.exceptions import (
+    BusClosedError,
+    CircuitOpenError,
+    PublishTimeoutError,
+    SpillError,
+    SpillFullError,
+)
 from audit_logging.typing import BusMetrics, SpillHandler
 
 __all__ = ["Deliverer", "Delivery"]
@@ -84,7 +90,7 @@ class Deliverer:
         spill_store: the bus's spill store (copies keep their subscription's name).
         spill_handler: a custom spill target, used when there is no store; with
             neither, copies that cannot be delivered now are dropped.
-        clock: monotonic clock for ``publish_with_timeout``'s wait.
+        clock: monotonic clock for ``publish_with_timeout``'s and ``flush``'s waits.
     """
 
     def __init__(
@@ -99,6 +105,7 @@ class Deliverer:
         spill_handler: SpillHandler | None,
         clock: Callable[[], float],
     ) -> None:
+        self._subscriptions = subscriptions
         self._matching = subscriptions.matching
         self._config = config
         self._metrics = metrics
@@ -236,6 +243,65 @@ class Deliverer:
         self._reporter.report(exc, events[0] if events else None)
         for evt in events:
             self.spill(evt, sub, "sink_failed")
+
+    def drain(self, deadline: float | None) -> bool:
+        """
+        Wait until every backlog is delivered up to now and its handler flushed.
+
+        A :class:`~audit_logging._engine.dispatch.Marker` goes through each
+        backlog; the worker reaching it flushes the handler in its own thread.
+
+        Returns:
+            False if the ``clock`` passed ``deadline`` first (e.g. a handler is stuck).
+        """
+        ok = True
+        markers = []
+        for sub in self._subscriptions.all:
+            marker = Marker(flush_handler=True)
+            sub.queue.append(marker)
+            self.pool.schedule(sub)
+            markers.append(marker)
+        for marker in markers:
+            remaining = None if deadline is None else max(0.0, deadline - self._clock())
+            ok = marker.done.wait(remaining) and ok
+        return ok
+
+    def flush_handlers(self) -> None:
+        """
+        Flush every handler in the caller (sync mode, or before the workers started).
+        """
+        for sub in self._subscriptions.all:
+            try:
+                with sub.lock:
+                    sub.flush_handler()
+            except Exception as exc:
+                self._reporter.report(exc, None)
+
+    def spill_leftovers(self) -> None:
+        """
+        At close: spill what is still in the backlogs, and release waiting flushes.
+        """
+        for sub in self._subscriptions.all:
+            queue = sub.queue
+            while True:
+                try:
+                    item = queue.popleft()
+                except IndexError:
+                    break
+                if isinstance(item, Marker):
+                    item.done.set()
+                else:
+                    self.spill(item, sub, "closed")
+
+    def close_handlers(self) -> None:
+        """
+        At close, after the last delivery: close every handler that can be closed.
+        """
+        for sub in self._subscriptions.all:
+            try:
+                sub.close_handler()
+            except Exception as exc:
+                self._reporter.report(exc, None)
 
     def spill(self, evt: Event[Any], sub: Subscription | None, reason: str) -> Delivery:
         """

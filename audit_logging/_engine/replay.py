@@ -24,9 +24,10 @@ from typing import Any
 from audit_logging._engine.delivery import Deliverer, Delivery
 from audit_logging._engine.history import History
 from audit_logging._engine.reporting import ErrorReporter
-from audit_logging._engine.spill.store import SpillError, SpillStore
+from audit_logging._engine.spill.store import SpillStore
 from audit_logging._engine.subscription import Subscription, Subscriptions
 from audit_logging._model.event import Event
+from audit_logging.exceptions import SpillError
 
 __all__ = ["COMMIT_EVERY", "LOCK_TIMEOUT", "replay_spill"]
 

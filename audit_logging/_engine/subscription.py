@@ -250,6 +250,12 @@ class Subscriptions:
         """
         return next((s for s in self.all if s.name == name), None)
 
+    def circuit_open(self) -> bool:
+        """
+        True while some subscription's circuit is open (not yet half-open).
+        """
+        return any(sub.breaker.is_open for sub in self.all)
+
     def reinit_after_fork(self) -> None:
         """
         In a forked child: fresh locks and empty backlogs.

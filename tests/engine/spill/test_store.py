@@ -883,7 +883,7 @@ def test_fork_child_writes_its_own_file_and_parent_is_unaffected(spill_dir: Path
     store.write(ev(0))
     parent_file = store.current_file
     child_event = ev(99)
-    store._lock.acquire()  # as if another thread were inside write() at fork time
+    store._writer.lock.acquire()  # as if another thread were inside write() at fork time
     try:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - child
@@ -894,7 +894,7 @@ def test_fork_child_writes_its_own_file_and_parent_is_unaffected(spill_dir: Path
             finally:
                 os._exit(code)
     finally:
-        store._lock.release()
+        store._writer.lock.release()
     assert wait_pid(pid, timeout=20) == 0
     store.write(ev(1))
     assert store.current_file == parent_file
