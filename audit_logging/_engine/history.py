@@ -12,7 +12,7 @@ so one event with a 10 MB string counts as 10 MB, not as a small dict. An event
 larger than the whole budget is not kept at all (it is still delivered).
 
 The history keeps its own copy of every payload, taken at publish, and hands
-out copies of that (S18): the event object the bus delivers is shared with the
+out copies of that: the event object the bus delivers is shared with the
 publisher and every handler, so without the copy a publisher reusing its dict
 for the next event, or a handler editing the payload it was given, would rewrite
 the evidence. Plain JSON-like payloads (dicts, lists, str, numbers) are copied

@@ -1,5 +1,5 @@
 """
-Metrics the bus reports about itself [Go: BusMetrics, PrometheusMetrics, nopMetrics].
+Metrics the bus reports about itself: what it accepted, delivered, spilled and dropped.
 
 The bus calls a :class:`~audit_logging.typing.BusMetrics` object on every publish,
 so the default is :class:`NopMetrics` (free) and :class:`PrometheusMetrics` is the
@@ -363,7 +363,7 @@ def _cacheable(key: object) -> bool:
 
 class PrometheusMetrics:
     """
-    Bus metrics as prometheus_client collectors [Go: PrometheusMetrics, WithMetricsRegisterer].
+    Bus metrics as prometheus_client collectors, on the registry given (or the default one).
 
     Args:
         registry: where the collectors are registered; defaults to

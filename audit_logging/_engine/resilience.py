@@ -8,8 +8,8 @@ give together:
 * **A monotonic, injectable clock.** pybreaker decides whether the reset timeout
   has elapsed with ``datetime.now(UTC) < opened_at + timeout`` (wall clock, no
   clock parameter), so an NTP step or VM resume that moves the wall clock back an
-  hour keeps a circuit open for an hour, and a step forward closes it at once
-  (RELIABILITY.md S12). Here every decision uses ``clock()``, which defaults to
+  hour keeps a circuit open for an hour, and a step forward closes it at once.
+  Here every decision uses ``clock()``, which defaults to
   :func:`time.monotonic`, and tests pass a fake clock instead of sleeping.
 * **A non-blocking allow/record shape.** The bus must ask "may this copy go to
   the sink?" on its hot path and report the outcome later from a worker thread;
@@ -18,7 +18,7 @@ give together:
 
 Both classes are thread-safe (one :class:`threading.Lock` each) and re-create
 that lock in a forked child, so a child forked while another thread held it
-does not deadlock (RELIABILITY.md S14).
+(a preforking server such as gunicorn forks whenever it likes) does not deadlock.
 """
 
 from __future__ import annotations

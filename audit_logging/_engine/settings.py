@@ -2,9 +2,9 @@
 :class:`BusConfig`: every setting of a :class:`~audit_logging._engine.bus.Bus`, and
 :meth:`BusConfig.from_env` to read them from ``AUDIT_*`` environment variables.
 
-Unlike the Go original, a malformed environment value is an error naming the
-variable, never silently ignored: a typo in ``AUDIT_SPILLOVER_DIR`` or
-``AUDIT_BUFFER_SIZE`` must not quietly turn off the safety net of an audit trail.
+A malformed environment value is an error naming the variable, never silently
+ignored: a typo in ``AUDIT_SPILLOVER_DIR`` or ``AUDIT_BUFFER_SIZE`` must not
+quietly turn off the safety net of an audit trail.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ _SHOWN_CHARS = 40
 @dataclasses.dataclass
 class BusConfig:
     """
-    Settings of a bus [Go: BusConfig, DefaultBusConfig == BusConfig()].
+    Settings of a bus; ``BusConfig()`` holds the defaults.
 
     Attributes:
         history_cap: how many accepted events the in-memory history keeps.
@@ -144,7 +144,7 @@ class BusConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BusConfig:
         """
-        Build a config from ``AUDIT_*`` variables [Go: LoadConfigFromEnv].
+        Build a config from ``AUDIT_*`` variables.
 
         Booleans accept 1/0, true/false, yes/no, on/off; an empty value counts as
         unset; ``AUDIT_RATE_LIMIT`` of 0 or ``none`` means unlimited. Numbers are
