@@ -73,7 +73,7 @@ def test_returned_history_is_a_copy():
     "ctx", [None, {"role": "Admin"}, {"role": " admin"}, {"role": ["admin"]}, {}]
 )
 def test_history_denied_unless_exact_admin(ctx):
-    """history() refuses everything but role == 'admin' (S18)."""
+    """history() refuses everything but role == 'admin'."""
     with Bus(lifecycle_events=False) as bus, pytest.raises(AccessDeniedError):
         bus.history(ctx)
 

@@ -99,7 +99,7 @@ def test_spilled_counter_has_reason(registry: CollectorRegistry) -> None:
 
 
 def test_empty_reason_is_unknown(registry: CollectorRegistry) -> None:
-    """The Go default reason "" is exposed as "unknown"."""
+    """The protocol's default reason "" is exposed as "unknown"."""
     metrics = PrometheusMetrics(registry)
     metrics.event_dropped("auth_login")
     name = "audit_events_dropped_total"

@@ -15,8 +15,6 @@ from hypothesis import strategies as st
 from audit_logging._engine.resilience import CircuitBreaker, CircuitState, TokenBucket
 from tests._helpers import FakeClock
 
-# --- TokenBucket ---------------------------------------------------------------------------
-
 
 def test_bucket_default_burst_is_one_second_of_rate() -> None:
     """Without burst the capacity is ceil(rate), at least 1."""
@@ -150,9 +148,6 @@ def test_bucket_never_grants_more_than_burst_plus_rate_times_elapsed(
         if bucket.try_acquire(n):
             granted += n
         assert granted <= burst + rate * high_water + 1e-6
-
-
-# --- CircuitBreaker ------------------------------------------------------------------------
 
 
 def make_breaker(

@@ -1,28 +1,25 @@
 """
-Spillover through the bus: durability across kill -9, recovery, corrupt lines, disk errors.
+Spill replay through the bus: durability across kill -9, routing, corrupt lines.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import textwrap
-import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from audit_logging.bus import Bus, Delivery
-from audit_logging.events import EVENT_ANY, Event, new_event
+from audit_logging.bus import Bus
+from audit_logging.events import EVENT_ANY, new_event
 from audit_logging.spillover import SpillError
 from tests._helpers import Errors, Recorder
 
-pytestmark = pytest.mark.timeout(120)
-
 ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.timeout(120)
 
 CHILD = textwrap.dedent(
     """
@@ -121,84 +118,3 @@ def test_corrupt_lines_are_reported_not_fatal(tmp_path):
         assert bus.recover_spillover() == 3
     assert len(rec.events) == 3
     assert any(":4:" in str(e) for e in errors.of(SpillError))
-
-
-def test_spill_failure_drops_with_reason_and_never_raises(tmp_path):
-    """When the spill target fails, publish returns DROPPED and reports, without raising."""
-    errors = Errors()
-
-    class Broken:
-        def write(self, evt: Event[Any]) -> None:
-            raise OSError(28, "No space left on device")
-
-        def flush(self) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
-
-    with Bus(
-        spill_handler=Broken(),
-        buffer_size=1,
-        worker_count=1,
-        lifecycle_events=False,
-        error_func=errors,
-    ) as bus:
-        release = threading.Event()
-        bus.subscribe(EVENT_ANY, lambda e: release.wait(5), name="stuck")
-        outcomes = [bus.publish(new_event("x", "y", None)) for _ in range(20)]
-        release.set()
-        assert Delivery.DROPPED in outcomes
-        assert bus.stats()["dropped"]["spill_failed"] >= 1
-    assert errors.of(SpillError)
-
-
-def test_rate_limited_spill_recovered_by_interval(tmp_path):
-    """recover_interval replays spilled events without an explicit call."""
-    rec = Recorder()
-    with Bus(
-        spillover_dir=tmp_path / "s",
-        recover_interval=0.2,
-        lifecycle_events=False,
-        buffer_size=1,
-        worker_count=1,
-    ) as bus:
-        release = threading.Event()
-
-        def handler(evt: Event[Any]) -> None:
-            release.wait(5)
-            rec(evt)
-
-        bus.subscribe(EVENT_ANY, handler, name="h")
-        outcomes = [bus.publish(new_event("x", "y", None)) for _ in range(30)]
-        assert Delivery.SPILLED in outcomes
-        release.set()
-        assert rec.wait_for(30, timeout=20)
-
-
-def test_fork_child_publishes_without_deadlock(tmp_path):
-    """A forked child can publish on the parent's bus without deadlock; the parent is unaffected."""
-    rec = Recorder()
-    out = tmp_path / "child.txt"
-    with Bus(spillover_dir=tmp_path / "s", lifecycle_events=False) as bus:
-        bus.subscribe(EVENT_ANY, rec, name="rec")
-        bus.publish(new_event("x", "parent", None))
-
-        def child_handler(evt: Event[Any]) -> None:
-            with out.open("a") as f:
-                f.write(evt.source + "\n")
-
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - child
-            try:
-                bus.subscribe(EVENT_ANY, child_handler, name="child-file")
-                bus.publish(new_event("x", "child", None))
-                bus.close(5)
-            finally:
-                os._exit(0)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-        bus.publish(new_event("x", "parent2", None))
-        assert bus.flush(10)
-    assert "child" in out.read_text().split()
-    assert [e.source for e in rec.events] == ["parent", "parent2"]
