@@ -29,6 +29,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
+from audit_logging.exceptions import MissingDependencyError
+
 __all__ = [
     "STRICT_SQL_MODE",
     "create_audit_engine",
@@ -134,6 +136,7 @@ def create_audit_engine(url: str | URL) -> Engine:
     Raises:
         ValueError: the URL cannot be parsed, names a dialect or driver SQLAlchemy
             does not know, or is malformed for its dialect (the password masked).
+        MissingDependencyError: the URL names psycopg or PyMySQL and it is not installed.
     """
     parsed = parse_url(url)
     try:
@@ -144,9 +147,30 @@ def create_audit_engine(url: str | URL) -> Engine:
         raise ValueError(f"invalid database URL: {detail}") from None
 
 
+def _require_driver(driver: str) -> None:
+    """
+    Import the DBAPI driver the ``db`` extra installs for this URL, naming the extra if missing.
+
+    SQLAlchemy imports the driver itself when it builds the engine, but a missing one
+    is then a bare ``ModuleNotFoundError`` from deep inside it. psycopg and PyMySQL are
+    the drivers the sink is tuned for (timeouts, COPY, socket watchdog, error codes).
+    """
+    if driver == "psycopg":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise MissingDependencyError("psycopg", "db") from exc
+    elif driver == "pymysql":
+        try:
+            import pymysql  # noqa: F401
+        except ImportError as exc:
+            raise MissingDependencyError("PyMySQL", "db") from exc
+
+
 def _build_engine(parsed: URL) -> Engine:
     backend = parsed.get_backend_name()
     driver = parsed.get_driver_name()
+    _require_driver(driver)
     query = parsed.query
     connect_args: dict[str, Any] = {}
     kwargs: dict[str, Any] = {}
