@@ -113,12 +113,9 @@ from audit_logging.typing import (
 )
 
 if TYPE_CHECKING:
-    from audit_logging._sinks.database.handler import (
-        DatabaseHandler,
-        setup_database,
-    )
-    from audit_logging._sinks.file.handler import RotatingJSONFileHandler
-    from audit_logging._sinks.kafka.handler import KafkaHandler, KafkaTransport
+    from audit_logging._sinks.database import DatabaseHandler, setup_database
+    from audit_logging._sinks.file import RotatingJSONFileHandler
+    from audit_logging._sinks.kafka import KafkaHandler, KafkaTransport
 
 __version__ = "0.1.0"
 

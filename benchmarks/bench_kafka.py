@@ -116,7 +116,7 @@ def bare_confluent(servers: str, events: list[Event[Any]]) -> float:
     """A bare confluent Producer.produce loop, for reference."""
     from confluent_kafka import Producer
 
-    from audit_logging._sinks.kafka.backends import to_librdkafka
+    from audit_logging._sinks.kafka.confluent import to_librdkafka
 
     conf = to_librdkafka(SETTINGS)
     conf["bootstrap.servers"] = servers

@@ -70,7 +70,7 @@ def setup_logging(bus: Bus, db: Any = None, **fields: Any) -> list[Callable[[], 
     cfg = LogConfig(**fields)
     closers: list[Callable[[], None]] = []
     if cfg.file_path:
-        from audit_logging._sinks.file.handler import RotatingJSONFileHandler
+        from audit_logging._sinks.file import RotatingJSONFileHandler
 
         file_sink = RotatingJSONFileHandler(
             cfg.file_path,
@@ -81,7 +81,7 @@ def setup_logging(bus: Bus, db: Any = None, **fields: Any) -> list[Callable[[], 
         )
         closers.append(_closer(bus, file_sink, "file"))
     if db is not None:
-        from audit_logging._sinks.database.handler import DatabaseHandler
+        from audit_logging._sinks.database import DatabaseHandler
 
         db_sink = DatabaseHandler(
             db,

@@ -10,7 +10,6 @@ table is reported, not created.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -42,9 +41,9 @@ class AuditSource:
         """
         The driver's message for ``exc``, password-masked and on one line.
         """
-        from audit_logging._sinks.database import schema as _schema
+        from audit_logging._sinks.database import describe_error
 
-        return safe_text(_schema.describe_error(exc, self.engine), 300)
+        return safe_text(describe_error(exc, self.engine), 300)
 
 
 @contextmanager
@@ -56,34 +55,33 @@ def open_audit_table(url: str, table: str = "audit") -> Iterator[AuditSource]:
         CLIError: the extra is missing, the URL is invalid, the database cannot be
             reached, the SQLite file or the table does not exist.
     """
-    try:
-        import sqlalchemy as sa
+    from audit_logging._sinks import database as sink
 
-        from audit_logging._sinks.database import schema as _schema
-    except ImportError:
-        raise CLIError(str(MissingDependencyError("SQLAlchemy", "db"))) from None
     try:
-        _schema.validate_table_name(table)
+        sink.validate_table_name(table)
+    except MissingDependencyError as exc:
+        raise CLIError(str(exc)) from None
     except ValueError as exc:
         raise CLIError(f"--table: {safe_text(exc)}") from None
+    import sqlalchemy as sa
+
     try:
-        parsed = sa.engine.make_url(url)
-    except Exception:
+        parsed = sink.parse_url(url)
+    except ValueError:
         raise CLIError(f"--db: not a valid database URL ({_URL_EXAMPLE})") from None
     label = safe_text(parsed.render_as_string(hide_password=True), 200)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        path = str(parsed.database)
-        if not path.startswith("file:") and not os.path.isfile(path):
-            raise CLIError(f"--db: no SQLite database file at {safe_text(path, 200)}")
+    path = sink.missing_sqlite_file(parsed)
+    if path is not None:
+        raise CLIError(f"--db: no SQLite database file at {safe_text(path, 200)}")
     try:
-        engine = _schema.create_audit_engine(parsed)
+        engine = sink.create_audit_engine(parsed)
     except Exception as exc:
         name = type(exc).__name__
         raise CLIError(f"--db: cannot use {label} ({name}: {safe_text(exc, 200)})") from None
     try:
-        source = AuditSource(engine, _schema.audit_table(sa.MetaData(), table), label)
+        source = AuditSource(engine, sink.audit_table(sa.MetaData(), table), label)
         try:
-            present = sa.inspect(engine).has_table(table)
+            present = sink.has_table(engine, table)
         except Exception as exc:
             raise CLIError(f"cannot read {label}: {source.describe(exc)}") from None
         if not present:
@@ -114,7 +112,7 @@ def row_to_dict(row: Any) -> dict[str, Any]:
     """
     A row as the canonical event dict; a row that is not a valid event is shown as stored.
     """
-    from audit_logging._sinks.database.handler import event_from_row
+    from audit_logging._sinks.database import event_from_row
 
     try:
         return event_from_row(row).to_dict()

@@ -266,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _open_database(url: str) -> Engine:
     try:
-        from audit_logging._sinks.database.handler import setup_database
+        from audit_logging._sinks.database import setup_database
     except ImportError as exc:
         raise CLIError(safe_text(exc, 300)) from None
     try:
@@ -312,7 +312,7 @@ def _simulate(console: Console, tally: _Tally, log: logging.Logger, total: int) 
 def _count_rows(engine: Engine) -> int | None:
     import sqlalchemy as sa
 
-    from audit_logging._sinks.database.handler import audit_table
+    from audit_logging._sinks.database import audit_table
 
     table = audit_table(sa.MetaData())
     try:

@@ -84,12 +84,12 @@ def _targets(args: argparse.Namespace) -> list[_Target]:
     targets: list[_Target] = []
     try:
         if args.file:
-            from audit_logging._sinks.file.handler import RotatingJSONFileHandler
+            from audit_logging._sinks.file import RotatingJSONFileHandler
 
             handler = RotatingJSONFileHandler(args.file, flush_interval=0)
             targets.append(_Target("file", safe_text(args.file, 200), handler))
         if args.db:
-            from audit_logging._sinks.database.handler import DatabaseHandler
+            from audit_logging._sinks.database import DatabaseHandler
 
             db = DatabaseHandler(args.db, table=args.table, retry_count=2, retry_delay=0.2)
             where = safe_text(db.engine.url.render_as_string(hide_password=True), 200)

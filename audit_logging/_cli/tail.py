@@ -4,7 +4,7 @@
 keeps printing new lines and follows rotations, like ``tail -F``.
 
 Backups are found the way the file sink names them
-(``<name>.<UTC stamp>-<pid>[-n][.gz]``, see :mod:`audit_logging._sinks.file.rotation`),
+(``<name>.<UTC stamp>-<pid>[-n][.gz]``, see :func:`audit_logging._sinks.file.scan_rotated`),
 so the order is the rotation order, not the file-system order. A line that is not
 an event is printed escaped and marked, never dropped.
 """
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     """
     Print every event of the file and its backups; with ``--follow``, keep going.
     """
-    from audit_logging._sinks.file.rotation import scan_rotated
+    from audit_logging._sinks.file import scan_rotated
 
     path = args.file
     directory, base = os.path.split(os.path.abspath(path))
@@ -150,7 +150,7 @@ def _follow(
     followed is recognised (by inode, or as the oldest new backup once gzipped)
     and not printed twice.
     """
-    from audit_logging._sinks.file.rotation import scan_rotated
+    from audit_logging._sinks.file import scan_rotated
 
     directory, base = os.path.split(os.path.abspath(path))
     stream: IO[bytes] | None = None

@@ -1,10 +1,10 @@
 """
 The SQL sink (SQLite, PostgreSQL, MariaDB/MySQL) and its table.
 
-A public face: the implementation lives in :mod:`audit_logging._sinks.database.handler`.
+A public face: the implementation lives in :mod:`audit_logging._sinks.database`.
 """
 
-from audit_logging._sinks.database.handler import (
+from audit_logging._sinks.database import (
     DatabaseHandler,
     audit_table,
     event_from_row,

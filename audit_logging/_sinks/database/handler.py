@@ -2,7 +2,7 @@
 The SQL sink: :class:`DatabaseHandler`, a batching ``logging.Handler`` on SQLAlchemy Core.
 
 Delivery promise. :meth:`DatabaseHandler.write_event` only accepts the event into
-an in-memory batch; it never touches the database, so a slow, dead or hung
+an in-memory backlog; it never touches the database, so a slow, dead or hung
 database never blocks the bus's delivery thread for longer than ``put_timeout``.
 A background flusher thread writes a batch when ``batch_size`` events are pending
 or the oldest pending event is ``flush_interval`` seconds old (by the injected
@@ -13,16 +13,13 @@ still writes its last batch) flushes, stops the threads and disposes the engine 
 created. Each batch is one transaction, idempotent on the event id, so replays
 after a crash or an outage never fail and never duplicate.
 
-What happens to an event that is not stored:
+What happens to an event that is not stored (the batch side is
+:mod:`~audit_logging._sinks.database.batches`):
 
-- The database is unreachable or fails for a reason that is not the row's fault
-  (connection lost, timeout, missing table, disk full): the batch is retried
-  ``retry_count`` times, waiting ``retry_delay * 2**n`` seconds (a ten-line loop
-  rather than tenacity: the policy is this simple, it runs on the flusher thread
-  with no per-batch objects to build, and the ``db`` extra needs no other
-  dependency). Then the events go back through the failure callback the bus gave
-  at subscription and the bus spills them for this subscription; without a bus
-  they are logged and counted in ``lost_events``.
+- The database is unreachable or fails for a reason that is not the row's fault:
+  the batch is retried, then the events go back through the failure callback the
+  bus gave at subscription and the bus spills them for this subscription; without
+  a bus they are logged and counted in ``lost_events``.
 - While the database is known to be down (the last batch failed after its
   retries) and the handler is on a bus, ``write_event`` refuses new events at once
   with :class:`DatabaseUnavailableError`: the bus spills them to disk and its
@@ -40,153 +37,54 @@ What happens to an event that is not stored:
 - A transaction runs longer than ``timeout`` (a server or proxy that stopped
   answering, which no TCP timeout detects): its connection is cut by
   :class:`~audit_logging._sinks.database.watchdog.SocketWatchdog` and the batch retried.
-- One row is bad (too long, too large, refused by the server): the batch is split
-  in halves until the bad row is alone; the other rows are stored and the bad one
-  goes to the dead-letter file ``<dead_letter_dir>/<table>.dead-letter.jsonl``
-  (mode 0600, one JSON object per line: ``reason``, ``detail``, ``table``,
-  ``dead_lettered_at`` and the canonical ``event``). Reasons: ``data_too_long``,
-  ``record_too_large``, ``invalid_encoding``, ``invalid_data``, ``integrity_error``.
-  Without a dead-letter directory the event is logged (id, type, reason) and
-  counted in ``lost_events``. Such rows are never retried.
+- One row is bad (too long, too large, refused by the server): it goes to the
+  dead-letter file ``<dead_letter_dir>/<table>.dead-letter.jsonl`` (mode 0600, one
+  JSON object per line: ``reason``, ``detail``, ``table``, ``dead_lettered_at`` and
+  the canonical ``event``) and the other rows are stored. Reasons:
+  ``data_too_long``, ``record_too_large``, ``invalid_encoding``, ``invalid_data``,
+  ``integrity_error``. Without a dead-letter directory the event is logged (id,
+  type, reason) and counted in ``lost_events``. Such rows are never retried.
 
 Connection problems are reported with the URL's password masked
 (``URL.render_as_string(hide_password=True)``); a driver message that contains the
-password is masked and not chained. After ``os.fork()`` the child drops the
-parent's pooled connections (``engine.dispose(close=False)``) and pending events,
-and starts its own flusher thread with its first event. See
-:mod:`audit_logging._sinks.database.schema` for the table layout and the connection timeouts,
-and :mod:`audit_logging._sinks.database.writer` for the per-dialect inserts and the checks
-made before a row is sent.
+password is masked and not chained (see :mod:`~audit_logging._sinks.database.errors`,
+where every SQLAlchemy error is translated). After ``os.fork()`` the child drops
+the parent's pooled connections (``engine.dispose(close=False)``) and pending
+events, and starts its own flusher thread with its first event. See
+:mod:`~audit_logging._sinks.database.schema` for the table layout,
+:mod:`~audit_logging._sinks.database.engine` for the connection timeouts and
+:mod:`~audit_logging._sinks.database.rows` for the checks made before a row is sent.
+
+Nothing here imports SQLAlchemy at import time: the handler imports its SQLAlchemy
+half when it is built.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import functools
 import logging
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from audit_logging._model.encoding import loads
-from audit_logging._model.event import Event, format_time
+from audit_logging._model.event import Event
 from audit_logging._sinks.base import SinkHandler
+from audit_logging._sinks.database.api import require_sqlalchemy
 from audit_logging._sinks.database.watchdog import SocketWatchdog
 from audit_logging._sinks.deadletter import DeadLetterFile
-from audit_logging.exceptions import (
-    DatabaseSinkError,
-    DatabaseUnavailableError,
-    MissingDependencyError,
-)
+from audit_logging.exceptions import DatabaseSinkError, DatabaseUnavailableError
 
 if TYPE_CHECKING:
-    from types import ModuleType
-
-    import sqlalchemy as sa
     from sqlalchemy.engine import URL, Engine
 
-    from audit_logging._sinks.database.writer import Row, SQLWriter
+    from audit_logging._sinks.database.batches import BatchWriter
+    from audit_logging._sinks.database.writer import SQLWriter
 
-__all__ = [
-    "DatabaseHandler",
-    "DatabaseSinkError",
-    "DatabaseUnavailableError",
-    "audit_table",
-    "event_from_row",
-    "setup_database",
-]
+__all__ = ["DatabaseHandler"]
 
 _log = logging.getLogger("audit_logging.sinks")
-_UTC = _dt.UTC
-
-
-def _schema_module() -> ModuleType:
-    """
-    Import the SQLAlchemy half of the sink on first use, naming the extra if it is missing.
-    """
-    try:
-        from audit_logging._sinks.database import schema as _schema
-    except ImportError as exc:
-        if (exc.name or "").partition(".")[0] == "sqlalchemy":
-            raise MissingDependencyError("SQLAlchemy", "db") from exc
-        raise
-    return _schema
-
-
-def setup_database(url_or_engine: str | URL | Engine, table: str = "audit") -> Engine:
-    """
-    Create the audit table and its indexes if they are missing; return the engine.
-
-    Idempotent (safe to call at every start, from several processes at once). A
-    URL string becomes an engine with the sink's timeouts and session settings.
-
-    Raises:
-        ValueError: ``table`` is not a valid identifier (the message names it).
-        DatabaseSinkError: the database refused; the password is masked.
-        MissingDependencyError: SQLAlchemy is not installed.
-    """
-    engine: Engine = _schema_module().setup_database(url_or_engine, table)
-    return engine
-
-
-def audit_table(metadata: sa.MetaData, name: str = "audit") -> sa.Table:
-    """
-    Declare the audit table on ``metadata`` (for queries, e.g. the CLI).
-
-    Raises:
-        ValueError: ``name`` is not a valid identifier.
-    """
-    table: sa.Table = _schema_module().audit_table(metadata, name)
-    return table
-
-
-def event_from_row(row: Any) -> Event[Any]:
-    """
-    Rebuild an event from a row of the audit table (a SQLAlchemy ``Row`` or a mapping).
-
-    Raises:
-        ValueError: the row does not hold a valid event.
-    """
-    mapping: Mapping[str, Any] = row._mapping if hasattr(row, "_mapping") else row
-    when = mapping["time"]
-    if isinstance(when, str):
-        when = _dt.datetime.fromisoformat(when)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=_UTC)
-    payload = mapping["payload"]
-    if isinstance(payload, str | bytes):  # a JSON/JSONB column arrives already decoded
-        try:
-            payload = loads(payload)  # integers beyond 64 bits stay exact
-        except ValueError as exc:
-            raise ValueError(f"column 'payload' is not JSON: {exc}") from None
-    return Event.from_dict(
-        {
-            "id": mapping["id"],
-            "type": mapping["type"],
-            "time": format_time(when),
-            "source": mapping["source"],
-            "context_id": mapping["context_id"] or "",
-            "trace_id": mapping["trace_id"] or "",
-            "span_id": mapping["span_id"] or "",
-            "payload": payload,
-        }
-    )
-
-
-class _Exhausted(Exception):
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-
-
-class _RowFault(Exception):
-    def __init__(self, reason: str, cause: BaseException) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.cause = cause
 
 
 _LIVE: weakref.WeakSet[DatabaseHandler] = weakref.WeakSet()
@@ -203,7 +101,7 @@ if hasattr(os, "register_at_fork"):
 
 class DatabaseHandler(SinkHandler):
     """
-    Stores audit events in a SQL table in batches, idempotently (API §8).
+    Stores audit events in a SQL table in batches, idempotently.
 
     Args:
         url_or_engine: a SQLAlchemy URL (an engine is built with timeouts and, on
@@ -264,29 +162,31 @@ class DatabaseHandler(SinkHandler):
             raise ValueError(f"max_payload_bytes must be >= 1, got {max_payload_bytes}")
         if put_timeout < 0 or (timeout is not None and not timeout > 0):
             raise ValueError("put_timeout must be >= 0 and timeout > 0 (or None)")
-        schema = _schema_module()
-        schema.validate_table_name(table)
+        require_sqlalchemy()
         # Imported here, not at the top: importing this module must not need SQLAlchemy.
         from sqlalchemy.engine import Engine as _Engine
 
+        from audit_logging._sinks.database.batches import BatchWriter
+        from audit_logging._sinks.database.engine import create_audit_engine, masked_url
+        from audit_logging._sinks.database.errors import describe_error
+        from audit_logging._sinks.database.schema import validate_table_name
         from audit_logging._sinks.database.writer import SQLWriter
 
+        validate_table_name(table)
         if isinstance(url_or_engine, _Engine):
             engine, self._owns_engine = url_or_engine, False
         else:
-            engine, self._owns_engine = schema.create_audit_engine(url_or_engine), True
+            engine, self._owns_engine = create_audit_engine(url_or_engine), True
         self._engine: Engine = engine
-        self._url_text: str = schema.masked_url(engine)
+        self._url_text: str = masked_url(engine)
         self.table = table
         self._batch_size = batch_size
         self._flush_interval = float(flush_interval)
         self._retry_count = retry_count
-        self._retry_delay = float(retry_delay)
         self._max_pending = max_pending if max_pending is not None else max(10 * batch_size, 10_000)
         if self._max_pending < 1:
             raise ValueError(f"max_pending must be >= 1, got {max_pending}")
         self._put_timeout = float(put_timeout)
-        self._timeout = timeout
         self._clock = clock
         self._dead_letters = (
             None if dead_letter_dir is None else DeadLetterFile(dead_letter_dir, table, table=table)
@@ -311,6 +211,19 @@ class DatabaseHandler(SinkHandler):
         self._stopping = False
         self._flusher: threading.Thread | None = None
         self._watchdog = SocketWatchdog(table)
+        self._batches: BatchWriter = BatchWriter(
+            self._writer,
+            watchdog=self._watchdog,
+            batch_size=batch_size,
+            retry_count=retry_count,
+            retry_delay=float(retry_delay),
+            timeout=timeout,
+            url_text=self._url_text,
+            label=lambda: self._label,
+            on_stored=self._stored,
+            on_rejected=self._dead_letter,
+            on_failed=self._failed,
+        )
         _LIVE.add(self)
         if create_table:
             try:
@@ -320,7 +233,7 @@ class DatabaseHandler(SinkHandler):
                     "%s: table %r not ready (%s); will retry at the first write",
                     self._label,
                     table,
-                    schema.describe_error(exc, engine),
+                    describe_error(exc, engine),
                 )
 
     @property
@@ -444,7 +357,7 @@ class DatabaseHandler(SinkHandler):
             if not events:
                 return
             try:
-                self._write_events(events)
+                self._batches.write(events)
             except Exception as exc:  # a bug here must not lose the batch
                 _log.exception("%s: unexpected error writing %d events", self._label, len(events))
                 self._report_failed(events, exc)
@@ -452,114 +365,18 @@ class DatabaseHandler(SinkHandler):
                 with self._lock:
                     self._in_flight = 0
 
-    def _write_events(self, events: list[Event[Any]]) -> None:
-        writer = self._writer
-        try:
-            self._retrying(writer.ensure_ready)
-        except _Exhausted as exc:
-            self._fail(events, exc.cause)
-            return
-        rows, rejected = writer.prepare(events)
-        for bad in rejected:
-            self._dead_letter(bad.event, bad.reason, bad.detail)
-        size = self._batch_size
-        stack: list[tuple[Sequence[Row], bool]] = [
-            (rows[i : i + size], writer.has_fast_path) for i in range(0, len(rows), size)
-        ]
-        stack.reverse()
-        while stack:
-            chunk, fast = stack.pop()
-            try:
-                self._retrying(functools.partial(self._insert, chunk, fast), rows=True)
-            except _Exhausted as exc:
-                left = [r[0] for r in chunk] + [r[0] for c, _ in reversed(stack) for r in c]
-                self._fail(left, exc.cause)
-                return
-            except _RowFault as fault:
-                if len(chunk) == 1:
-                    self._reject_row(chunk[0], fault)
-                else:
-                    mid = len(chunk) // 2
-                    stack.append((chunk[mid:], False))
-                    stack.append((chunk[:mid], False))
-                continue
-            self.stored_events += len(chunk)
-            if self._outage:
-                with self._lock:
-                    self._outage = False
+    def _stored(self, n: int, committed: bool) -> None:
+        self.stored_events += n
+        if committed and self._outage:
+            with self._lock:
+                self._outage = False
 
-    def _insert(self, chunk: Sequence[Row], fast: bool) -> None:
-        try:
-            self._transaction(chunk, fast)
-        except Exception as exc:
-            if not (fast and self._writer.is_conflict(exc)):
-                raise
-            # COPY met an id that is already stored (a replay): insert with ON CONFLICT.
-            self._transaction(chunk, False)
-
-    def _transaction(self, chunk: Sequence[Row], fast: bool) -> None:
-        writer = self._writer
-        with (
-            self._engine.connect() as conn,
-            self._watchdog.guard(writer.socket_fd(conn), self._timeout),
-            conn.begin(),
-        ):
-            writer.insert(conn, chunk, fast=fast)
-
-    def _retrying(self, operation: Callable[[], None], *, rows: bool = False) -> None:
-        from audit_logging._sinks.database.writer import classify_error
-
-        attempt = 0
-        while True:
-            try:
-                operation()
-                return
-            except Exception as exc:
-                if rows:
-                    reason = classify_error(exc)
-                    if reason is not None:
-                        raise _RowFault(reason, exc) from None
-                if attempt >= self._retry_count:
-                    raise _Exhausted(exc) from None
-                delay = self._retry_delay * (2**attempt)
-                attempt += 1
-                _log.debug(
-                    "%s: attempt %d failed (%s); retrying in %.3fs",
-                    self._label,
-                    attempt,
-                    self._describe(exc),
-                    delay,
-                )
-                time.sleep(delay)
-
-    def _describe(self, exc: BaseException) -> str:
-        text: str = _schema_module().describe_error(exc, self._engine)
-        return text
-
-    def _fail(self, events: Sequence[Event[Any]], cause: BaseException) -> None:
-        error = DatabaseUnavailableError(
-            f"{len(events)} event(s) not stored in table {self.table!r} on {self._url_text} "
-            f"after {self._retry_count + 1} attempt(s): {self._describe(cause)}"
-        )
-        password = self._engine.url.password
-        if not (password and str(password) in str(cause)):
-            error.__cause__ = cause
+    def _failed(self, events: Sequence[Event[Any]], error: BaseException) -> None:
         if self._failure_callback is not None:  # on a bus: refuse until a write succeeds
             with self._lock:
                 self._outage = True
                 self._space.notify_all()
         self._report_failed(events, error)
-
-    def _reject_row(self, row: Row, fault: _RowFault) -> None:
-        if fault.reason == "integrity_error":
-            try:
-                if self._writer.stored(row[0].id):
-                    self.stored_events += 1
-                    return
-            except Exception as exc:
-                self._fail([row[0]], exc)
-                return
-        self._dead_letter(row[0], fault.reason, self._describe(fault.cause))
 
     def _reinit_after_fork(self) -> None:
         self._lock = threading.Lock()
@@ -573,7 +390,7 @@ class DatabaseHandler(SinkHandler):
         self._outage = False
         self._flusher = None
         self._stopping = False
-        self._engine.dispose(close=False)
+        self._writer.dispose(close=False)
 
     def _close(self) -> None:
         with self._lock:
@@ -588,4 +405,4 @@ class DatabaseHandler(SinkHandler):
         self._watchdog.stop()
         _LIVE.discard(self)
         if self._owns_engine:
-            self._engine.dispose()
+            self._writer.dispose()

@@ -1,11 +1,12 @@
 """
-The audit table, its dialect-specific types, engine construction and ``setup_database``.
+The audit table, its dialect-specific types and ``setup_database``.
 
-Everything here imports SQLAlchemy; :mod:`audit_logging._sinks.database.handler` imports
+Everything here imports SQLAlchemy; the handler and the package's functions import
 this module only when a database feature is used, so ``import audit_logging``
 works without the ``db`` extra.
 
-Layout of the table (API §8), the same on every backend::
+Layout of the table, the same on every backend (the command line and any reporting
+tool read it; :func:`event_from_row` turns a row back into the event)::
 
     id          VARCHAR(36)   primary key (the event id; replays are idempotent on it)
     type        VARCHAR(255)  NOT NULL
@@ -37,21 +38,6 @@ Index names: ``idx_context_id``/``idx_time`` for the default table ``audit``, an
 PostgreSQL index names are unique per schema, not per table. Names longer than 63
 characters keep a prefix of the table name plus 8 hex digits of its SHA-256.
 
-Engines built here from a URL get timeouts so a dead or unreachable server can
-never hang a flush (values can be overridden in the URL query string):
-
-- PostgreSQL (libpq via psycopg/psycopg2): ``connect_timeout=10`` s, TCP
-  keepalives (idle 30 s, interval 10 s, 3 probes) and ``tcp_user_timeout=30000``
-  ms (unacknowledged data fails the connection after 30 s). No ``options``
-  startup parameter (PgBouncer refuses it); a server that accepts and never
-  answers is handled by the handler's ``timeout`` watchdog instead.
-- MySQL/MariaDB (pymysql): ``connect_timeout=10``, ``read_timeout=30``,
-  ``write_timeout=30`` s, ``charset=utf8mb4``; and a strict ``sql_mode`` on every
-  connection (see :data:`STRICT_SQL_MODE`). An engine the application passes in is
-  not changed: the sink makes its own transactions strict and restores the
-  session's ``sql_mode`` after each.
-- SQLite: an in-memory database gets a single shared connection (``StaticPool``)
-  so the flusher thread and the caller see the same database.
 """
 
 from __future__ import annotations
@@ -60,31 +46,24 @@ import datetime as _dt
 import hashlib
 import logging
 import re
-import urllib.parse
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import mysql as sa_mysql
 from sqlalchemy.dialects import postgresql as sa_pg
-from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.engine import URL, Engine
 
-from audit_logging.exceptions import DatabaseSinkError
+from audit_logging._sinks.database.engine import create_audit_engine
+from audit_logging._sinks.database.errors import database_errors
 
 __all__ = [
     "COLUMNS",
     "DEFAULT_TABLE",
-    "STRICT_SQL_MODE",
     "UTCDateTime",
     "audit_table",
-    "create_audit_engine",
     "create_tables",
-    "describe_error",
+    "has_table",
     "index_names",
-    "is_mysql",
-    "mask_text",
-    "masked_url",
     "setup_database",
     "validate_table_name",
 ]
@@ -96,20 +75,8 @@ DEFAULT_TABLE = "audit"
 COLUMNS = ("id", "type", "time", "source", "context_id", "trace_id", "span_id", "payload")
 """Column order used by every statement the sink builds."""
 
-STRICT_SQL_MODE = (
-    "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
-    "NO_ENGINE_SUBSTITUTION"
-)
-"""
-``sql_mode`` for our MySQL/MariaDB sessions: an over-long or unencodable value is an
-error, never a silent truncation or a ``?`` (the server default of many installations,
-and any session with ``sql_mode=''``, truncates with only a warning).
-"""
-
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _MAX_IDENTIFIER = 63
-_CONNECT_TIMEOUT = 10
-_IO_TIMEOUT = 30
 
 
 def validate_table_name(name: object) -> str:
@@ -219,119 +186,6 @@ def audit_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.Table:
     return table
 
 
-def is_mysql(dialect: sa.Dialect) -> bool:
-    """
-    True for the MySQL and MariaDB dialects (SQLAlchemy names them ``mysql`` or ``mariadb``).
-    """
-    return dialect.name in ("mysql", "mariadb")
-
-
-def masked_url(url: URL | Engine) -> str:
-    """
-    The URL as text with its password replaced by ``***``.
-    """
-    if isinstance(url, Engine):
-        url = url.url
-    return url.render_as_string(hide_password=True)
-
-
-def mask_text(text: str, url: URL | Engine | None) -> str:
-    """
-    ``text`` with every occurrence of the URL's password (raw or URL-quoted) masked.
-
-    Drivers echo connection parameters in some messages; this is the last line of
-    defence before a message reaches a log, an exception or a dead-letter file.
-    """
-    if url is None:
-        return text
-    if isinstance(url, Engine):
-        url = url.url
-    password = url.password
-    if not password:
-        return text
-    secret = str(password)
-    for variant in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
-        text = text.replace(variant, "***")
-    return text
-
-
-def describe_error(exc: BaseException, url: URL | Engine | None, limit: int = 500) -> str:
-    """
-    ``"Type: message"`` of the driver error behind ``exc``, password-masked and capped.
-
-    SQLAlchemy's own ``str()`` appends the SQL and its parameters (event data, maybe
-    megabytes of it), so the driver's message is used instead.
-    """
-    orig = getattr(exc, "orig", None)
-    inner = orig if isinstance(orig, BaseException) else exc
-    message = str(inner).strip().splitlines()
-    first = " ".join(line.strip() for line in message[:3]) if message else ""
-    text = f"{type(inner).__name__}: {first}" if first else type(inner).__name__
-    text = mask_text(text, url)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _set_strict_sql_mode(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute("SET SESSION sql_mode = %s", (STRICT_SQL_MODE,))
-    finally:
-        cursor.close()
-
-
-def create_audit_engine(url: str | URL) -> Engine:
-    """
-    Build an engine for the sink from a URL, with the timeouts and session settings above.
-
-    Raises:
-        ValueError: the URL cannot be parsed (the message has the password masked).
-    """
-    try:
-        parsed = make_url(url)
-    except Exception as exc:
-        raise ValueError(f"invalid database URL: {type(exc).__name__}") from None
-    backend = parsed.get_backend_name()
-    driver = parsed.get_driver_name()
-    query = parsed.query
-    connect_args: dict[str, Any] = {}
-    kwargs: dict[str, Any] = {}
-    defaults: dict[str, Any] = {}
-    if backend == "postgresql" and driver in ("psycopg", "psycopg2"):
-        defaults = {
-            "connect_timeout": _CONNECT_TIMEOUT,
-            "keepalives": 1,
-            "keepalives_idle": 30,
-            "keepalives_interval": 10,
-            "keepalives_count": 3,
-            "tcp_user_timeout": _IO_TIMEOUT * 1000,
-        }
-    elif backend in ("mysql", "mariadb") and driver == "pymysql":
-        defaults = {
-            "connect_timeout": _CONNECT_TIMEOUT,
-            "read_timeout": _IO_TIMEOUT,
-            "write_timeout": _IO_TIMEOUT,
-            "charset": "utf8mb4",
-        }
-    elif backend == "sqlite" and parsed.database in (None, "", ":memory:"):
-        kwargs["poolclass"] = StaticPool
-        connect_args["check_same_thread"] = False
-    for key, value in defaults.items():
-        if key not in query:
-            connect_args[key] = value
-    engine = sa.create_engine(parsed, connect_args=connect_args, **kwargs)
-    if backend in ("mysql", "mariadb"):
-        sa_event.listen(engine, "connect", _set_strict_sql_mode)
-    return engine
-
-
-def _raise_masked(action: str, exc: BaseException, engine: Engine) -> None:
-    message = f"{action} on {masked_url(engine)} failed: {describe_error(exc, engine)}"
-    password = engine.url.password
-    if password and str(password) in str(exc):
-        raise DatabaseSinkError(message) from None
-    raise DatabaseSinkError(message) from exc
-
-
 _EXISTS_SQLSTATES = frozenset({"42P07", "42710", "23505"})
 _EXISTS_MYSQL_ERRNOS = frozenset({1050, 1061})
 
@@ -355,7 +209,9 @@ def _create(engine: Engine, metadata: sa.MetaData, table: sa.Table) -> None:
 
 def create_tables(engine: Engine, table: str = DEFAULT_TABLE) -> None:
     """
-    Create ``table`` and its indexes if missing (the unmasked core of :func:`setup_database`).
+    Create ``table`` and its indexes if missing (the core of :func:`setup_database`).
+
+    Callers run it inside :func:`~audit_logging._sinks.database.errors.database_errors`.
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database refused or is unreachable.
@@ -379,7 +235,8 @@ def setup_database(url_or_engine: str | URL | Engine, table: str = DEFAULT_TABLE
 
     Idempotent, and safe when several processes start at once: a creation that
     loses the race to another process is checked again instead of failing. A URL
-    is turned into an engine with :func:`create_audit_engine`; an engine is used
+    is turned into an engine with
+    :func:`~audit_logging._sinks.database.engine.create_audit_engine`; an engine is used
     as it is (and returned).
 
     Raises:
@@ -391,9 +248,21 @@ def setup_database(url_or_engine: str | URL | Engine, table: str = DEFAULT_TABLE
         url_or_engine if isinstance(url_or_engine, Engine) else create_audit_engine(url_or_engine)
     )
     try:
-        create_tables(engine, table)
-    except sa.exc.SQLAlchemyError as exc:
+        with database_errors(engine, action=f"creating table {table!r}"):
+            create_tables(engine, table)
+    except Exception:
         if engine is not url_or_engine:
             engine.dispose()
-        _raise_masked(f"creating table {table!r}", exc, engine)
+        raise
     return engine
+
+
+def has_table(engine: Engine, table: str) -> bool:
+    """
+    Whether ``table`` exists in the database of ``engine`` (nothing is created).
+
+    Raises:
+        DatabaseSinkError: the database cannot be reached or refused to answer.
+    """
+    with database_errors(engine):
+        return bool(sa.inspect(engine).has_table(table))

@@ -1,8 +1,10 @@
 """
-The Kafka sink: :class:`KafkaHandler` (a ``logging.Handler``) and :class:`KafkaTransport`
-(a bus ``Transport``), on kafka-python by default or confluent-kafka (``backend="confluent"``).
+The Kafka sink: :class:`KafkaHandler`, a ``logging.Handler`` on kafka-python by default
+or confluent-kafka (``backend="confluent"``); :mod:`~audit_logging._sinks.kafka.transport`
+puts the same machinery behind the bus's ``Transport`` protocol.
 
-Record layout: value = the canonical JSON of the event (API §1); key = the event id
+Record layout: value = the canonical JSON of the event (:meth:`Event.to_json_bytes`,
+the same bytes the file sink writes); key = the event id
 (``key_by="context_id"`` keeps one request's events ordered in one partition; an
 event without a context id falls back to its id); headers ``event_type`` and, when
 the event carries a valid span, W3C ``traceparent`` (``00-<trace>-<span>-<flags>``).
@@ -58,22 +60,16 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from audit_logging._model.event import Event
 from audit_logging._sinks.base import SinkHandler
 from audit_logging._sinks.deadletter import DeadLetterFile
-from audit_logging._sinks.kafka.backends import Backend, is_too_large, make_backend
+from audit_logging._sinks.kafka.backend import Backend, RecordTooLarge
 from audit_logging.exceptions import KafkaDeliveryError, KafkaSinkError
 
-__all__ = [
-    "KafkaDeliveryError",
-    "KafkaHandler",
-    "KafkaSinkError",
-    "KafkaTransport",
-    "traceparent",
-]
+__all__ = ["KafkaHandler", "make_backend", "traceparent"]
 
 _log = logging.getLogger("audit_logging.sinks")
 _IGNORED_LOGGERS = ("kafka", "confluent_kafka", "audit_logging")
@@ -98,6 +94,41 @@ def _holds_logging_lock() -> bool:
     return bool(is_owned()) if callable(is_owned) else False
 
 
+def _describe(exc: BaseException) -> str:
+    """
+    ``"Type: message"`` of a client error (a translated one already reads so).
+    """
+    return str(exc) if isinstance(exc, KafkaSinkError) else f"{type(exc).__name__}: {exc}"
+
+
+def make_backend(
+    backend: str,
+    bootstrap_servers: str | list[str],
+    config: Mapping[str, Any],
+    *,
+    inline_reports: bool = False,
+) -> Backend:
+    """
+    Build the back-end named ``backend`` ("kafka-python" or "confluent").
+
+    ``inline_reports``: the sending thread serves ready delivery reports itself
+    (confluent only; the handler asks for it in async mode).
+
+    Raises:
+        ValueError: an unknown back-end name, or an option the client refuses.
+        MissingDependencyError: its client library is not installed.
+    """
+    if backend == "kafka-python":
+        from audit_logging._sinks.kafka.kafka_python import KafkaPythonBackend
+
+        return KafkaPythonBackend(bootstrap_servers, config)
+    if backend == "confluent":
+        from audit_logging._sinks.kafka.confluent import ConfluentBackend
+
+        return ConfluentBackend(bootstrap_servers, config, inline_reports=inline_reports)
+    raise ValueError(f"backend must be 'kafka-python' or 'confluent', got {backend!r}")
+
+
 def _default_config(retries: int, retry_delay: float, async_send: bool) -> dict[str, Any]:
     return {
         "acks": "all",
@@ -115,7 +146,7 @@ def _default_config(retries: int, retry_delay: float, async_send: bool) -> dict[
 
 class KafkaHandler(SinkHandler):
     """
-    Sends audit events to a Kafka topic (API §8).
+    Sends audit events to a Kafka topic.
 
     Args:
         bootstrap_servers: ``"host:port"``, a comma-separated list or a list.
@@ -193,10 +224,9 @@ class KafkaHandler(SinkHandler):
                 raise ValueError(f"{self._label}: invalid producer configuration: {exc}") from exc
             except Exception as exc:
                 _log.warning(
-                    "%s: Kafka not reachable yet (%s: %s); will retry at the first event",
+                    "%s: Kafka not reachable yet (%s); will retry at the first event",
                     self._label,
-                    type(exc).__name__,
-                    exc,
+                    _describe(exc),
                 )
 
     @property
@@ -269,10 +299,13 @@ class KafkaHandler(SinkHandler):
         if not acknowledged.wait(self._wait):
             self._forget(token)
             raise KafkaDeliveryError(f"{self._label}: event {evt.id} not acknowledged in time")
-        error = outcome[0]
-        if error is not None and not is_too_large(error):
+        reported = outcome[0]
+        if reported is None:
+            return
+        error = self._backend.translate(reported)
+        if not isinstance(error, RecordTooLarge):
             raise KafkaDeliveryError(
-                f"{self._label}: event {evt.id} not acknowledged: {type(error).__name__}: {error}"
+                f"{self._label}: event {evt.id} not acknowledged: {error}"
             ) from error
 
     def _send(  # noqa: PLR0917
@@ -286,14 +319,13 @@ class KafkaHandler(SinkHandler):
     ) -> None:
         try:
             self._backend.send(self.topic, key, value, headers, functools.partial(done, token, evt))
+        except RecordTooLarge as exc:
+            self._forget(token)
+            self._dead_letter(evt, "record_too_large", str(exc))
         except Exception as exc:
             self._forget(token)
-            if is_too_large(exc):
-                self._dead_letter(evt, "record_too_large", str(exc))
-                return
             raise KafkaDeliveryError(
-                f"{self._label}: event {evt.id} not accepted by the Kafka client: "
-                f"{type(exc).__name__}: {exc}"
+                f"{self._label}: event {evt.id} not accepted by the Kafka client: {_describe(exc)}"
             ) from exc
 
     def _forget(self, token: int) -> Event[Any] | None:
@@ -330,18 +362,17 @@ class KafkaHandler(SinkHandler):
 
     def _settle_failure(self, evt: Event[Any], exc: BaseException, report: bool) -> None:
         self._backend.record_failed(exc)
-        if is_too_large(exc):
-            self._dead_letter(evt, "record_too_large", str(exc))
+        error = self._backend.translate(exc)
+        if isinstance(error, RecordTooLarge):
+            self._dead_letter(evt, "record_too_large", str(error))
             return
         self.failed += 1
         if report:
-            self._report_failed(
-                [evt],
-                KafkaDeliveryError(
-                    f"{self._label}: event {evt.id} not delivered to topic {self.topic!r}: "
-                    f"{type(exc).__name__}: {exc}"
-                ),
+            failure = KafkaDeliveryError(
+                f"{self._label}: event {evt.id} not delivered to topic {self.topic!r}: {error}"
             )
+            failure.__cause__ = error
+            self._report_failed([evt], failure)
 
     def flush(self, timeout: float | None = None) -> None:
         """
@@ -360,7 +391,7 @@ class KafkaHandler(SinkHandler):
         try:
             self._backend.kick()
         except Exception as exc:
-            _log.warning("%s: flush: %s: %s", self._label, type(exc).__name__, exc)
+            _log.warning("%s: flush: %s", self._label, _describe(exc))
         with self._lock:
             self._flushers += 1
             try:
@@ -379,7 +410,7 @@ class KafkaHandler(SinkHandler):
         try:
             self._backend.close(self._close_timeout)
         except Exception as exc:
-            _log.warning("%s: close: %s: %s", self._label, type(exc).__name__, exc)
+            _log.warning("%s: close: %s", self._label, _describe(exc))
         with self._lock:
             left: list[Event[Any]] = []
             while self._pending:
@@ -397,71 +428,3 @@ class KafkaHandler(SinkHandler):
                     f"{self.topic!r} after close_timeout={self._close_timeout}s"
                 ),
             )
-
-
-class KafkaTransport:
-    """
-    A bus ``Transport`` on the same machinery as :class:`KafkaHandler` (API §8).
-
-    ``BusConfig(transport=KafkaTransport(...))``: the bus calls :meth:`send` for
-    every accepted event (a raise means the bus spills that event), and
-    :meth:`close` (at ``bus.close()``) flushes within ``close_timeout``.
-
-    Args:
-        brokers: ``"host:port"``, a comma-separated list or a list.
-        topic: the topic written to.
-        **options: the :class:`KafkaHandler` options and producer configuration.
-    """
-
-    def __init__(
-        self,
-        brokers: str | list[str],
-        topic: str,
-        *,
-        retries: int = 3,
-        retry_delay: float = 0.5,
-        async_send: bool = False,
-        **options: Any,
-    ) -> None:
-        options.setdefault("connect", False)
-        self.handler = KafkaHandler(
-            brokers,
-            topic,
-            retries=retries,
-            retry_delay=retry_delay,
-            async_send=async_send,
-            **options,
-        )
-
-    def start(self) -> None:
-        """
-        Connect to the cluster; a broker that is down is logged, not raised.
-        """
-        try:
-            self.handler._backend.start()
-        except Exception as exc:
-            _log.warning("KafkaTransport(%s): Kafka not reachable yet: %s", self.handler.topic, exc)
-
-    def send(self, evt: Event[Any]) -> None:
-        """
-        Send one event (see :meth:`KafkaHandler.write_event`).
-        """
-        self.handler.write_event(evt)
-
-    def set_failure_callback(self, callback: Any) -> None:
-        """
-        Where async delivery failures go (the bus's spill for this transport).
-        """
-        self.handler.set_failure_callback(callback)
-
-    def flush(self, timeout: float | None = None) -> None:
-        """
-        Wait for every outstanding record.
-        """
-        self.handler.flush(timeout)
-
-    def close(self) -> None:
-        """
-        Flush within ``close_timeout`` and release the producer (idempotent).
-        """
-        self.handler.close()

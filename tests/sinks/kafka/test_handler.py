@@ -1,8 +1,10 @@
 """
-KafkaHandler and KafkaTransport against librdkafka's mock broker, both back-ends.
+Tests for audit_logging._sinks.kafka.handler against librdkafka's mock broker, both
+back-ends: record layout, sync and async delivery, failures handed back, an outage spilled
+then delivered, oversize events dead-lettered, a bounded close, no feedback loop.
 
-The outage tests put :class:`KafkaProxy` between the handler and the broker and
-cut it (RELIABILITY.md S4); the oversize test sends a 2 MiB event (S5).
+The outage tests put :class:`KafkaProxy` between the handler and the broker and cut it, a
+real outage; the oversize test sends a 2 MiB event.
 """
 
 from __future__ import annotations
@@ -12,9 +14,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -26,10 +26,9 @@ from audit_logging.events import EVENT_ANY, Event, new_event
 from audit_logging.sinks.kafka import (
     KafkaDeliveryError,
     KafkaHandler,
-    KafkaTransport,
     traceparent,
 )
-from tests.sinks import kafka_fixtures
+from tests.sinks.kafka._support import BACKENDS, FAST_FAIL, make, options
 from tests.sinks.kafka_fixtures import (
     KafkaProxy,
     MockBroker,
@@ -37,10 +36,6 @@ from tests.sinks.kafka_fixtures import (
     high_watermarks,
     unique_topic,
 )
-
-mock_broker = kafka_fixtures.mock_broker
-kafka_proxy = kafka_fixtures.kafka_proxy
-collect_leaked_sockets = kafka_fixtures.collect_leaked_sockets
 
 pytest.importorskip("kafka")
 pytest.importorskip("confluent_kafka")
@@ -51,39 +46,12 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-BACKENDS = ("kafka-python", "confluent")
 SPAN = SpanContext(
     trace_id=0x4BF92F3577B34DA6A3CE929D0E0E4736,
     span_id=0x00F067AA0BA902B7,
     is_remote=False,
     trace_flags=TraceFlags(TraceFlags.SAMPLED),
 )
-FAST_FAIL = {"reconnect_backoff_max_ms": 300, "request_timeout_ms": 1000}
-
-
-def options(backend: str, **extra: Any) -> dict[str, Any]:
-    """Handler options for a back-end against the mock broker."""
-    opts: dict[str, Any] = {"backend": backend}
-    if backend == "kafka-python":
-        opts["api_version"] = (2, 0)  # kafka-python's version probe does not suit the mock
-    opts.update(extra)
-    return opts
-
-
-@pytest.fixture
-def handlers() -> Iterator[list[KafkaHandler]]:
-    """Handlers a test creates, closed at the end."""
-    made: list[KafkaHandler] = []
-    yield made
-    for handler in made:
-        handler.close()
-
-
-def make(handlers: list[KafkaHandler], servers: str, topic: str, **kwargs: Any) -> KafkaHandler:
-    """A KafkaHandler closed after the test."""
-    handler = KafkaHandler(servers, topic, **kwargs)
-    handlers.append(handler)
-    return handler
 
 
 class Offset:
@@ -212,7 +180,7 @@ def test_broker_outage_spills_then_recovery_delivers_every_event(
     tmp_path: Path,
     backend: str,
 ) -> None:
-    """S4: 5k events published while the broker is cut are spilled, then all delivered."""
+    """5k events published while the broker is cut are spilled, then all delivered."""
     topic = unique_topic()
     handler = make(
         handlers,
@@ -265,7 +233,7 @@ def test_broker_outage_spills_then_recovery_delivers_every_event(
 def test_oversize_event_is_dead_lettered_and_others_flow(
     mock_broker: MockBroker, handlers: list[KafkaHandler], tmp_path: Path, backend: str
 ) -> None:
-    """S5: a 2 MiB event is dead-lettered as record_too_large, never retried; others flow."""
+    """A 2 MiB event is dead-lettered as record_too_large, never retried; others flow."""
     topic = unique_topic()
     handler = make(
         handlers, mock_broker.bootstrap, topic, **options(backend, dead_letter_dir=tmp_path)
@@ -358,56 +326,6 @@ def test_kafka_client_records_never_reach_the_topic(
         root.removeHandler(handler)
     messages = consume_all(mock_broker.bootstrap, topic)
     assert [json.loads(m.value())["source"] for m in messages] == ["app.billing"]
-
-
-@pytest.mark.timeout(30)
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_transport_sends_every_event_and_flushes_at_bus_close(
-    mock_broker: MockBroker, backend: str
-) -> None:
-    """KafkaTransport as BusConfig(transport=...): bus.close() leaves every event in the topic."""
-    topic = unique_topic()
-    transport = KafkaTransport(mock_broker.bootstrap, topic, **options(backend, async_send=True))
-    with Bus(transport=transport, lifecycle_events=False, buffer_size=1000) as bus:
-        for i in range(200):
-            bus.publish(new_event("data_read", "tests", {"i": i}))
-    assert transport.handler.closed
-    assert sum(high_watermarks(mock_broker.bootstrap, topic).values()) == 200
-
-
-@pytest.mark.timeout(30)
-def test_a_timeout_retires_only_a_producer_old_enough_to_have_expired(
-    mock_broker: MockBroker,
-) -> None:
-    """
-    kafka-python: an expired batch (KafkaTimeoutError) retires the idempotent
-    producer, unless the producer is younger than delivery_timeout_ms (then the
-    record came from one already retired); other errors never retire it.
-    """
-    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
-
-    from audit_logging._sinks.kafka.backends import KafkaPythonBackend
-
-    config = {"api_version": (2, 0), "enable_idempotence": True, "delivery_timeout_ms": 60_000}
-    backend = KafkaPythonBackend(mock_broker.bootstrap, config)
-    try:
-        backend.start()
-        first = backend._producer
-        backend.record_failed(KafkaTimeoutError("expired"))  # a 0 s old producer
-        backend._born = (first, time.monotonic() - 61)  # as if it had lived past the timeout
-        backend.record_failed(KafkaConnectionError("refused"))
-        assert backend._producer is first
-        backend.record_failed(KafkaTimeoutError("expired"))
-        for thread in threading.enumerate():
-            if thread.name == "audit-kafka-reset":
-                thread.join(10)
-        assert backend._producer is None  # the next send builds a fresh producer
-        assert not first._sender.is_alive()
-        backend.start()
-        assert backend._producer is not None
-        assert backend._producer is not first
-    finally:
-        backend.close(2)
 
 
 def test_invalid_arguments_are_refused() -> None:

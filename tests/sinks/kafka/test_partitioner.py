@@ -1,5 +1,5 @@
 """
-The murmur2 key hash and KeyHashPartitioner (``audit_logging._sinks.kafka.partitioner``).
+Tests for audit_logging._sinks.kafka.partitioner: the murmur2 key hash and KeyHashPartitioner.
 
 The hash is checked against kafka-python's own murmur2 (itself checked against the
 Java client), and the partitions against a bare kafka-python producer with its
@@ -26,11 +26,7 @@ from audit_logging._sinks.kafka import partitioner as _kafka_partitioner
 from audit_logging._sinks.kafka.partitioner import KeyHashPartitioner, murmur2
 from audit_logging.events import new_event
 from audit_logging.sinks.kafka import KafkaHandler
-from tests.sinks import kafka_fixtures
 from tests.sinks.kafka_fixtures import MockBroker, consume_all, unique_topic
-
-mock_broker = kafka_fixtures.mock_broker
-collect_leaked_sockets = kafka_fixtures.collect_leaked_sockets
 
 SEED = 0x9747B28C
 

@@ -1,0 +1,18 @@
+"""
+The ``demo`` fixture: two demo runs in one directory, shared by the tests that read their data.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cli._support import DEMO_EVENTS, cli
+
+
+@pytest.fixture(scope="package")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Two demo runs in one directory, made once for the package (the tests only read them)."""
+    cwd = tmp_path_factory.mktemp("demo")
+    first = cli(cwd, "demo", "--events", str(DEMO_EVENTS))
+    second = cli(cwd, "demo", "--events", str(DEMO_EVENTS))
+    return {"cwd": cwd, "first": first, "second": second, "db": "sqlite:///audit-demo/audit.db"}

@@ -1,0 +1,86 @@
+"""
+Tests for audit_logging._cli.tail: rotated, gzipped and current files in order, --follow
+across rotations, bad lines marked and escaped, a missing file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from audit_logging.events import new_event
+from tests.cli._support import ENV, assert_clear_error, cli
+
+
+def _line(marker: str) -> bytes:
+    return new_event("log_info", "tail-test", {"message": marker, "fields": {}}).to_json_bytes()
+
+
+@pytest.mark.timeout(60)
+def test_tail_reads_rotated_gzipped_and_current_in_order(tmp_path: Path) -> None:
+    """`tail` prints gzipped and raw backups oldest first, then the current file."""
+    log = tmp_path / "audit.jsonl"
+    with gzip.open(tmp_path / "audit.jsonl.20260101T000000.000000Z-7.gz", "wb") as gz:
+        gz.write(_line("first-backup") + b"\n")
+    (tmp_path / "audit.jsonl.20260102T000000.000000Z-7").write_bytes(_line("second-backup") + b"\n")
+    log.write_bytes(_line("current-1") + b"\n" + _line("current-2") + b"\n")
+    (tmp_path / "unrelated.jsonl").write_bytes(_line("unrelated") + b"\n")
+    done = cli(tmp_path, "tail", "--file", "audit.jsonl")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    order = [out.index(m) for m in ("first-backup", "second-backup", "current-1", "current-2")]
+    assert order == sorted(order)
+    assert "unrelated" not in out
+    assert "log_info" in out
+
+
+@pytest.mark.timeout(60)
+def test_tail_follow_prints_new_events_across_rotations(tmp_path: Path) -> None:
+    """`tail --follow` prints events as they are written, through several gzipped rotations."""
+    from audit_logging.sinks.file import RotatingJSONFileHandler
+
+    sink = RotatingJSONFileHandler(tmp_path / "audit.jsonl", max_bytes=300, flush_interval=0)
+    sink.write_event(new_event("log_info", "t", {"message": "marker-0", "fields": {}}))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "audit_logging", "tail", "--file", "audit.jsonl", "--follow"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = [proc.stdout.readline()]
+        for i in range(1, 6):
+            sink.write_event(new_event("log_info", "t", {"message": f"marker-{i}", "fields": {}}))
+        sink.close()
+        seen += [proc.stdout.readline() for _ in range(5)]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    markers = [line.split('"message":"')[1].split('"')[0] for line in seen]
+    assert markers == [f"marker-{i}" for i in range(6)]
+    assert len(list(tmp_path.glob("audit.jsonl.*"))) >= 4
+
+
+@pytest.mark.timeout(60)
+def test_tail_marks_bad_lines_and_escapes_them(tmp_path: Path) -> None:
+    """A line that is not an event is shown escaped and marked, not dropped."""
+    (tmp_path / "audit.jsonl").write_bytes(b"garbage \x1b[2J here\n" + _line("ok") + b"\n")
+    done = cli(tmp_path, "tail", "--file", "audit.jsonl")
+    assert done.returncode == 0, done.stderr
+    assert "not an event" in done.stdout
+    assert "\\x1b[2J" in done.stdout
+    assert "\x1b" not in done.stdout
+    assert "ok" in done.stdout
+
+
+@pytest.mark.timeout(60)
+def test_tail_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    """`tail` of a file that does not exist gives one error line and exit 2."""
+    assert_clear_error(cli(tmp_path, "tail", "--file", "nope.jsonl"), "nope.jsonl")
