@@ -119,6 +119,11 @@ class Field:
 class Entry:
     """
     Everything about one predefined event type; build it with :func:`define`.
+
+    ``fields`` are in payload order; ``order`` lists the factory's arguments by
+    name where their order differs (``new_db_error(source, query, err)`` writes
+    ``{"error", "query"}``); ``typed`` is the payload dataclass of the ``*_t``
+    factory, if the type has one; ``doc`` is the factory's docstring.
     """
 
     event_type: str
@@ -185,7 +190,8 @@ def define(
 
     Raises:
         ValueError: no fields, a key or argument named twice, ``order`` not naming
-            each argument once, or an optional argument before a required one.
+            each argument once, an optional argument before a required one, or a
+            ``typed`` dataclass lacking a key or requiring a field that is not one.
     """
     keys = [f.key for f in fields]
     names = [f.arg_name for f in fields]
@@ -197,7 +203,23 @@ def define(
     optional = [f.optional for f in made.args]
     if optional != sorted(optional):
         raise ValueError(f"{event_type}: optional arguments must come after the required ones")
+    if typed is not None:
+        members = dataclasses.fields(typed)
+        missing = set(keys) - {m.name for m in members}
+        unset = {m.name for m in members if _required(m)} - set(keys)
+        if missing or unset:
+            raise ValueError(
+                f"{event_type}: {typed.__name__} has no field for {sorted(missing)} and"
+                f" no default for {sorted(unset)}"
+            )
     return made
+
+
+def _required(member: dataclasses.Field[Any]) -> bool:
+    """
+    Whether a dataclass field has no default, so the typed factory must set it.
+    """
+    return member.default is dataclasses.MISSING and member.default_factory is dataclasses.MISSING
 
 
 class EventType(enum.StrEnum):

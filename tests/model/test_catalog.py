@@ -78,6 +78,13 @@ def test_generated_module_is_current(path: Path) -> None:
     )
 
 
+@pytest.mark.skipif(importlib.util.find_spec("ruff") is None, reason="ruff is a dev dependency")
+def test_generated_modules_are_exactly_what_the_command_writes() -> None:
+    """With ruff at hand, each checked-in module is byte for byte the command's output."""
+    for path, source in codegen.sources().items():
+        assert codegen._formatted(path, source) == path.read_text(encoding="utf-8"), path.name
+
+
 @pytest.mark.parametrize("member", MEMBERS, ids=_ids)
 def test_member_is_its_type_string(member: EventType) -> None:
     """Each member's value is its entry's type, its name the upper-case type, and it round-trips."""
@@ -188,6 +195,28 @@ def test_define_refuses_an_optional_argument_before_a_required_one() -> None:
             "doc",
             Field("a", catalog.STRING_MAP, optional=True),
             Field("b", catalog.STR),
+        )
+
+
+def test_define_refuses_a_typed_dataclass_without_a_key() -> None:
+    """The typed payload must have a field for every payload key."""
+    with pytest.raises(
+        ValueError, match=r"LogPayload has no field for \['extra'\] and no default for \[\]"
+    ):
+        define(
+            "x_happened",
+            "doc",
+            Field("message", catalog.STR),
+            Field("extra", catalog.STR),
+            typed=payloads.LogPayload,
+        )
+
+
+def test_define_refuses_a_typed_dataclass_requiring_another_field() -> None:
+    """A dataclass field without a default must be one of the payload keys."""
+    with pytest.raises(ValueError, match=r"no field for \[\] and no default for \['email'\]"):
+        define(
+            "x_happened", "doc", Field("user_id", catalog.STR), typed=payloads.AuthRegisterPayload
         )
 
 
