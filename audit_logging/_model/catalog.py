@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 from audit_logging._model.conversions import copy_map, error_text, milliseconds, seconds, string_map
 from audit_logging._model.payloads import (
@@ -63,8 +63,10 @@ __all__ = [
 ]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Kind:
+# The records below are NamedTuples rather than frozen dataclasses because the whole
+# catalog is built at every import of the package, and a NamedTuple class costs a
+# tenth of a frozen dataclass to create (about 0.7 against 4 million instructions).
+class Kind(NamedTuple):
     """
     How one factory argument becomes one payload value.
 
@@ -92,8 +94,7 @@ STRING_MAP = Kind("Mapping[str, Any] | None", dict, string_map)
 SHALLOW_COPY = Kind("Mapping[str, Any] | None", dict, copy_map)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Field:
+class Field(NamedTuple):
     """
     One payload key: its kind and the factory argument it comes from.
 
@@ -115,8 +116,7 @@ class Field:
         return self.arg or self.key
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """
     Everything about one predefined event type; build it with :func:`define`.
 
@@ -233,10 +233,14 @@ class EventType(enum.StrEnum):
     _value_: str
     entry: Entry
 
-    def __new__(cls, made: Entry) -> Self:
+    def __new__(cls, *parts: Any) -> Self:
         """
-        A member whose value is the entry's type string.
+        A member whose value is its entry's type string.
+
+        Enum hands a tuple value (an :class:`Entry` is one) to ``__new__`` as its
+        items, so the entry is put back together from them.
         """
+        made = Entry(*parts)
         member = str.__new__(cls, made.event_type)
         member._value_ = made.event_type
         member.entry = made
