@@ -22,9 +22,9 @@ action, so they must cost no more than a hand-written function. Generated source
 is a hand-written function in every way that matters: mypy checks the bodies
 (functions built from strings at import are never checked, and a stub would hide
 the module), a traceback points at a real line, "go to definition" lands on the
-function and its docstring, and nothing is compiled at import. Its one cost, a
-file that must be regenerated, is made safe by ``tests/model/test_catalog.py``,
-which fails, naming the command, when the module is not what this table generates.
+function and its docstring, and nothing is compiled at import. Its one cost,
+files that must be regenerated, is made safe by ``tests/model/test_catalog.py``,
+which fails, naming the command, when a module is not what this table generates.
 
 Adding an event type: add a member below, run ``python -m audit_logging._model.codegen``,
 and pin the new factory's payload in ``tests/model/test_factories.py``.

@@ -28,7 +28,7 @@ from audit_logging._model.encoding import _safe_str
 
 __all__ = ["Duration", "copy_map", "error_text", "milliseconds", "seconds", "string_map"]
 
-Duration: TypeAlias = "_dt.timedelta | float"
+Duration: TypeAlias = _dt.timedelta | float
 """A duration: a ``timedelta`` or a number of seconds."""
 
 _NS_PER_MS = 1_000_000

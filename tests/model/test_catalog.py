@@ -14,6 +14,7 @@ import inspect
 import re
 import subprocess
 import sys
+import typing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ import audit_logging
 from audit_logging import factories, payloads
 from audit_logging._model import catalog, codegen
 from audit_logging._model.catalog import Entry, EventType, Field, Kind, define
+from audit_logging.events import Event
 from audit_logging.schemas import get_schema, validate
 
 REPO = Path(__file__).resolve().parents[2]
@@ -128,6 +130,17 @@ def test_factory_signature_follows_the_catalog(member: EventType) -> None:
     expected.append(("context_id", inspect.Parameter.KEYWORD_ONLY, None))
     assert [(p.name, p.kind, p.default) for p in params] == expected
     assert [p.annotation for p in params[1:-1]] == [f.kind.annotation for f in made.args]
+
+
+@pytest.mark.parametrize("member", MEMBERS, ids=_ids)
+def test_factory_annotations_resolve(member: EventType) -> None:
+    """typing.get_type_hints resolves every annotation of both factories (runtime introspection)."""
+    made = member.entry
+    hints = typing.get_type_hints(_factory(made))
+    assert set(hints) == {"source", *(f.arg_name for f in made.args), "context_id", "return"}
+    if made.typed_factory_name is not None:
+        typed_hints = typing.get_type_hints(getattr(payloads, made.typed_factory_name))
+        assert typed_hints["return"] == Event[made.typed]
 
 
 @pytest.mark.parametrize("member", MEMBERS, ids=_ids)
