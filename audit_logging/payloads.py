@@ -1,37 +1,10 @@
 """
-Typed payload dataclasses and the *_t factories returning Event[<dataclass>].
+Typed events: the payload dataclasses and the ``*_t`` factories returning ``Event[<dataclass>]``.
 
-A public face: the implementation lives in :mod:`audit_logging._model.payloads`.
+A public face: the dataclasses live in :mod:`audit_logging._model.payloads`, and the
+factories are generated from the event catalog into :mod:`audit_logging._model.factories.typed`,
+whose ``__all__`` (the factories and the dataclasses they return) this module shares.
 """
 
-from audit_logging._model.payloads import (
-    AuthRegisterPayload,
-    HTTPRequestPayload,
-    HTTPResponsePayload,
-    LogPayload,
-    new_assertion_failed_t,
-    new_auth_register_t,
-    new_debug_t,
-    new_error_t,
-    new_fatal_t,
-    new_http_request_received_t,
-    new_http_response_sent_t,
-    new_info_t,
-    new_warning_t,
-)
-
-__all__ = [
-    "AuthRegisterPayload",
-    "HTTPRequestPayload",
-    "HTTPResponsePayload",
-    "LogPayload",
-    "new_assertion_failed_t",
-    "new_auth_register_t",
-    "new_debug_t",
-    "new_error_t",
-    "new_fatal_t",
-    "new_http_request_received_t",
-    "new_http_response_sent_t",
-    "new_info_t",
-    "new_warning_t",
-]
+from audit_logging._model.factories.typed import *  # noqa: F403
+from audit_logging._model.factories.typed import __all__ as __all__  # noqa: PLC0414 - re-exported

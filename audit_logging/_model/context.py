@@ -23,7 +23,7 @@ _context_id: contextvars.ContextVar[str] = contextvars.ContextVar(
 @contextmanager
 def bind_context_id(context_id: str) -> Iterator[str]:
     """
-    Bind ``context_id`` for the duration of the ``with`` block [Go: WithContextID].
+    Bind ``context_id`` for the duration of the ``with`` block.
 
     Nested bindings restore the outer id on exit.
 
@@ -41,6 +41,6 @@ def bind_context_id(context_id: str) -> Iterator[str]:
 
 def get_context_id() -> str:
     """
-    Return the context id bound in the current context, or ``""`` [Go: ContextIDFrom].
+    Return the context id bound in the current context, or ``""``.
     """
     return _context_id.get()

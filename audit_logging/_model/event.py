@@ -1,6 +1,7 @@
 """
-The event model: :class:`Event`, the predefined :class:`EventType` values and the
-canonical dict / JSON form that is the wire format of files, spill and Kafka.
+The event model: :class:`Event` and its canonical dict / JSON form, the wire
+format of files, spill and Kafka. :class:`EventType` is defined, with each type's
+payload, in the catalog (:mod:`audit_logging._model.catalog`) and re-exported here.
 
 Canonical form (one JSON object, keys in this order)::
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import enum
 import re
 from collections.abc import Mapping
 from typing import Any, Generic, TypeVar
@@ -26,6 +26,7 @@ from opentelemetry import trace as _trace
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext, TraceFlags
 
 from audit_logging._model import encoding as _encoding
+from audit_logging._model.catalog import EventType
 from audit_logging._model.context import _context_id as _context_id_var
 from audit_logging._model.ids import uuid7_str
 
@@ -34,7 +35,7 @@ __all__ = ["EVENT_ANY", "Event", "EventType", "current_span_context", "new_event
 P = TypeVar("P")
 
 EVENT_ANY = "*"
-"""Subscribe to every event type [Go: EventAny]."""
+"""Subscribe to every event type."""
 
 _UTC = _dt.UTC
 _UUID_TEXT = re.compile(
@@ -44,64 +45,6 @@ _HEX_TEXT = re.compile(r"[0-9a-fA-F]+")
 _RFC3339_NAIVE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
 _RFC3339_NAIVE_TEXT = re.compile(_RFC3339_NAIVE)
 _RFC3339_TEXT = re.compile(_RFC3339_NAIVE + r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
-
-
-class EventType(enum.StrEnum):
-    """
-    The predefined event types; any other string is a valid type too.
-    """
-
-    HTTP_REQUEST_RECEIVED = "http_request_received"
-    HTTP_RESPONSE_SENT = "http_response_sent"
-    HTTP_ROUTE_NOT_FOUND = "http_route_not_found"
-    HTTP_METHOD_NOT_ALLOWED = "http_method_not_allowed"
-
-    AUTH_REGISTER = "auth_register"
-    AUTH_LOGIN = "auth_login"
-    AUTH_LOGOUT = "auth_logout"
-    AUTH_TOKEN_ISSUED = "auth_token_issued"  # noqa: S105 - an event type, not a secret
-    AUTH_TOKEN_REVOKED = "auth_token_revoked"  # noqa: S105 - an event type, not a secret
-    AUTH_CREDENTIALS_CHECKED = "auth_credentials_checked"
-
-    DB_CONNECTED = "db_connected"
-    DB_INIT = "db_init"
-    DB_ERROR = "db_error"
-    DB_QUERY = "db_query"
-    DB_EXEC = "db_exec"
-    DB_TX_STARTED = "db_tx_started"
-    DB_TX_COMMITTED = "db_tx_committed"
-    DB_TX_ROLLED_BACK = "db_tx_rolled_back"
-
-    WORK_ITEM_CREATED = "work_item_created"
-    WORK_ITEM_UPDATED = "work_item_updated"
-    WORK_ITEM_DELETED = "work_item_deleted"
-    WORK_ITEM_ASSIGNED = "work_item_assigned"
-    WORK_ITEM_UNASSIGNED = "work_item_unassigned"
-    CUSTOM_FIELD_SET = "custom_field_set"
-
-    COMMENT_ADDED = "comment_added"
-    COMMENT_DELETED = "comment_deleted"
-    ATTACHMENT_ADDED = "attachment_added"
-    ATTACHMENT_REMOVED = "attachment_removed"
-
-    USER_CREATED = "user_created"
-    USER_UPDATED = "user_updated"
-    USER_DELETED = "user_deleted"
-    USER_LOGGED_IN = "user_logged_in"
-    USER_LOGGED_OUT = "user_logged_out"
-
-    TEAM_CREATED = "team_created"
-    TEAM_UPDATED = "team_updated"
-    TEAM_DELETED = "team_deleted"
-    TEAM_MEMBER_ADDED = "team_member_added"
-    TEAM_MEMBER_REMOVED = "team_member_removed"
-
-    LOG_INFO = "log_info"
-    LOG_WARNING = "log_warning"
-    LOG_ERROR = "log_error"
-    LOG_DEBUG = "log_debug"
-    LOG_FATAL = "log_fatal"
-    LOG_ASSERTION_FAILED = "log_assertion_failed"
 
 
 def _now() -> _dt.datetime:
@@ -118,7 +61,7 @@ def current_span_context() -> SpanContext:
 @dataclasses.dataclass(frozen=True, slots=True, init=False)
 class Event(Generic[P]):
     """
-    One audit event [Go: Event, BasicEvent, BasicEventT[T]].
+    One audit event.
 
     Immutable, so one instance can be handed to many handlers and kept in history
     without copies. ``payload`` is a dict for the untyped factories and a frozen
@@ -158,7 +101,7 @@ class Event(Generic[P]):
     @property
     def typed_payload(self) -> P:
         """
-        The payload with its static type [Go: TypedPayload].
+        The payload with its static type.
 
         Raises:
             ValueError: the event has no payload.
@@ -369,7 +312,7 @@ def new_event(
     span_context: SpanContext | None = None,
 ) -> Event[Any]:
     """
-    Build an event with a fresh id and time [Go: NewBasicEvent].
+    Build an event with a fresh id and time.
 
     The context id and span default to the current ones (:func:`get_context_id`,
     the current OpenTelemetry span).

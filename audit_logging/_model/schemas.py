@@ -1,6 +1,5 @@
 """
-Payload schemas: which fields an event type must carry, and of which types
-[Go: EventSchema, RegisterSchema, validatePayload].
+Payload schemas: which fields an event type must carry, and of which types.
 
 The bus calls :func:`validate` on every publish and rejects an event whose payload
 breaks its type's schema, so a malformed audit record is refused at the door
@@ -10,7 +9,7 @@ instead of being found, months later, in the trail. Rules:
 - a dict (any ``Mapping``) payload must hold every required field, and every field
   listed in ``field_types`` that is present must be an instance of its type(s);
 - ``bool`` is not an ``int``: a ``True`` passes a field only when ``bool`` (or
-  ``object``) is listed for it, as Go's ``reflect`` would have it;
+  ``object``) is listed for it: a flag where a number belongs is a caller's mistake;
 - a ``None`` type means any value (the field must still be present if required);
 - a dataclass payload (the ``*_t`` factories) is checked the same way on its attributes;
 - a ``None`` payload passes only a schema with no required fields; any other kind of
@@ -25,8 +24,9 @@ instead of being found, months later, in the trail. Rules:
   :func:`audit_logging._security.crypto.encrypt_event`) is not checked again: the plaintext was
   validated before it was encrypted, and the envelope cannot be read here.
 
-Every predefined :class:`~audit_logging._model.event.EventType` has its schema (exactly the
-payload keys written by :mod:`audit_logging._model.factories`) registered at import.
+Every predefined :class:`~audit_logging._model.catalog.EventType` has its schema registered
+at import, derived from its catalog entry: exactly the payload keys its factory writes, all
+required, with the types their conversions produce.
 
 Each schema is compiled once, at registration, into a tuple of
 ``(name, required, types, bool_allowed)`` checks; the registry is replaced as a whole
@@ -45,7 +45,8 @@ from typing import Any, Final, TypeAlias
 
 from opentelemetry.trace import SpanContext
 
-from audit_logging._model.event import EVENT_ANY, Event, EventType
+from audit_logging._model.catalog import EventType
+from audit_logging._model.event import EVENT_ANY, Event
 from audit_logging.exceptions import SchemaValidationError
 
 __all__ = [
@@ -72,7 +73,7 @@ _ID_LENGTH: Final = 36
 @dataclasses.dataclass(frozen=True, slots=True)
 class EventSchema:
     """
-    The shape of one event type's payload [Go: EventSchema].
+    The shape of one event type's payload.
 
     ``required_fields`` must all be present; ``field_types`` gives the accepted type(s)
     of a field (required or optional) and ``None`` accepts any value. Both are frozen on
@@ -162,7 +163,7 @@ _registry: dict[str, _Compiled] = {}
 
 def register_schema(event_type: str, schema: EventSchema) -> None:
     """
-    Register ``schema`` for ``event_type``, replacing any earlier one [Go: RegisterSchema].
+    Register ``schema`` for ``event_type``, replacing any earlier one.
 
     Thread-safe; takes effect for every event validated after it returns.
 
@@ -220,7 +221,7 @@ def _fail_type(event_type: str, name: str, accepted: tuple[type, ...], value: ob
 
 def validate(evt: Event[Any]) -> None:
     """
-    Check ``evt``'s fields, and its payload against the schema of its type [Go: validatePayload].
+    Check ``evt``'s fields, and its payload against the schema of its type.
 
     Raises:
         SchemaValidationError: the payload breaks the schema; ``event_type`` and
@@ -340,58 +341,10 @@ def _validate_other(event_type: str, compiled: _Compiled, payload: object) -> No
             _fail_type(event_type, name, accepted, value)
 
 
-_PREDEFINED: Final[dict[str, dict[str, FieldType]]] = {
-    EventType.HTTP_REQUEST_RECEIVED: {"method": str, "path": str},
-    EventType.HTTP_RESPONSE_SENT: {"status": int, "duration_ms": int},
-    EventType.HTTP_ROUTE_NOT_FOUND: {"path": str},
-    EventType.HTTP_METHOD_NOT_ALLOWED: {"method": str},
-    EventType.AUTH_REGISTER: {"user_id": str, "email": str},
-    EventType.AUTH_LOGIN: {"user_id": str},
-    EventType.AUTH_LOGOUT: {"user_id": str},
-    EventType.AUTH_TOKEN_ISSUED: {"user_id": str, "expires_in_s": int},
-    EventType.AUTH_TOKEN_REVOKED: {"token_id": str},
-    EventType.AUTH_CREDENTIALS_CHECKED: {"email": str, "success": bool},
-    EventType.DB_CONNECTED: {"driver": str, "dsn": str},
-    EventType.DB_INIT: {"schema": str},
-    EventType.DB_ERROR: {"error": str, "query": str},
-    EventType.DB_QUERY: {"query": str, "duration_ms": int},
-    EventType.DB_EXEC: {"statement": str, "rows_affected": int},
-    EventType.DB_TX_STARTED: {"tx_id": str},
-    EventType.DB_TX_COMMITTED: {"tx_id": str},
-    EventType.DB_TX_ROLLED_BACK: {"tx_id": str, "reason": str},
-    EventType.WORK_ITEM_CREATED: {"work_item_id": str, "metadata": dict},
-    EventType.WORK_ITEM_UPDATED: {"work_item_id": str, "changes": dict},
-    EventType.WORK_ITEM_DELETED: {"work_item_id": str},
-    EventType.WORK_ITEM_ASSIGNED: {"work_item_id": str, "assignee_id": str},
-    EventType.WORK_ITEM_UNASSIGNED: {"work_item_id": str, "assignee_id": str},
-    EventType.CUSTOM_FIELD_SET: {"work_item_id": str, "field": str, "value": None},
-    EventType.COMMENT_ADDED: {"comment_id": str, "work_item_id": str, "comment": str},
-    EventType.COMMENT_DELETED: {"comment_id": str, "work_item_id": str},
-    EventType.ATTACHMENT_ADDED: {"attachment_id": str, "work_item_id": str, "filename": str},
-    EventType.ATTACHMENT_REMOVED: {"attachment_id": str, "work_item_id": str},
-    EventType.USER_CREATED: {"user_id": str, "email": str},
-    EventType.USER_UPDATED: {"user_id": str, "changes": dict},
-    EventType.USER_DELETED: {"user_id": str},
-    EventType.USER_LOGGED_IN: {"user_id": str},
-    EventType.USER_LOGGED_OUT: {"user_id": str},
-    EventType.TEAM_CREATED: {"team_id": str, "name": str},
-    EventType.TEAM_UPDATED: {"team_id": str, "changes": dict},
-    EventType.TEAM_DELETED: {"team_id": str},
-    EventType.TEAM_MEMBER_ADDED: {"team_id": str, "user_id": str},
-    EventType.TEAM_MEMBER_REMOVED: {"team_id": str, "user_id": str},
-    EventType.LOG_INFO: {"message": str, "fields": dict},
-    EventType.LOG_WARNING: {"message": str, "fields": dict},
-    EventType.LOG_ERROR: {"message": str, "error": str, "fields": dict},
-    EventType.LOG_DEBUG: {"message": str, "fields": dict},
-    EventType.LOG_FATAL: {"message": str, "fields": dict},
-    EventType.LOG_ASSERTION_FAILED: {"message": str, "detail": str},
-}
-"""The payload keys of every predefined type with their types; all keys are required."""
-
-
 def _register_predefined() -> None:
-    for event_type, field_types in _PREDEFINED.items():
-        register_schema(event_type, EventSchema(tuple(field_types), field_types))
+    for event_type in EventType:
+        made = event_type.entry
+        register_schema(event_type, EventSchema(made.keys, made.field_types))
 
 
 _register_predefined()

@@ -183,7 +183,7 @@ def test_factory_without_context_has_empty_context_id() -> None:
 
 
 def test_context_id_must_be_keyword() -> None:
-    """context_id cannot be passed positionally (it would be mistaken for a Go argument)."""
+    """context_id cannot be passed positionally (it would be mistaken for a payload argument)."""
     with pytest.raises(TypeError):
         f.new_auth_login(S, "u1", "ctx")  # type: ignore[call-arg]
 
@@ -227,7 +227,7 @@ def test_events_get_distinct_increasing_ids() -> None:
     ],
 )
 def test_duration_truncated_to_milliseconds(duration: Any, expected_ms: int) -> None:
-    """Durations become whole milliseconds, truncated toward zero like Go's Milliseconds()."""
+    """Durations become whole milliseconds, truncated toward zero (not rounded, not floored)."""
     assert f.new_http_response_sent(S, 200, duration).typed_payload["duration_ms"] == expected_ms
     assert f.new_db_query(S, "q", duration).typed_payload["duration_ms"] == expected_ms
 

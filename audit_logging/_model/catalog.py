@@ -1,0 +1,467 @@
+"""
+The event catalog: one entry per predefined event type, the one place a type is added.
+
+Each member of :class:`EventType` carries its :class:`Entry`: the payload fields in
+payload order (key, the factory argument each comes from and how that argument
+becomes the value), the factory's argument order where it differs, the factory's
+docstring and, where a typed ``*_t`` variant exists, its payload dataclass.
+Everything else about a predefined type is derived from the entry:
+
+- :class:`EventType` is the table itself, so a type cannot be listed without its payload;
+- the schema registered for each type (:mod:`audit_logging._model.schemas`) requires
+  exactly the entry's keys, with the types their conversions produce;
+- the ``new_*`` and ``*_t`` factories (the package :mod:`audit_logging._model.factories`)
+  are source code written from the entries by :mod:`audit_logging._model.codegen`.
+
+Why the factories are generated source, checked in, rather than functions built
+from the entries at import (as :mod:`dataclasses` builds ``__init__``) with a
+``.pyi`` stub for type checkers: users rely on each factory's exact signature
+(``mypy --strict`` flags ``new_auth_login("api", 1)``, IDEs and
+``inspect.signature`` show the arguments), and the factories run on every audited
+action, so they must cost no more than a hand-written function. Generated source
+is a hand-written function in every way that matters: mypy checks the bodies
+(functions built from strings at import are never checked, and a stub would hide
+the module), a traceback points at a real line, "go to definition" lands on the
+function and its docstring, and nothing is compiled at import. Its one cost,
+files that must be regenerated, is made safe by ``tests/model/test_catalog.py``,
+which fails, naming the command, when a module is not what this table generates.
+
+Adding an event type: add a member below, run ``python -m audit_logging._model.codegen``,
+and pin the new factory's payload in ``tests/model/test_factories.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable
+from typing import Any, NamedTuple, Self
+
+from audit_logging._model.conversions import copy_map, error_text, milliseconds, seconds, string_map
+from audit_logging._model.payloads import (
+    AuthRegisterPayload,
+    HTTPRequestPayload,
+    HTTPResponsePayload,
+    LogPayload,
+)
+
+__all__ = [
+    "ANY",
+    "BOOL",
+    "ERROR_TEXT",
+    "INT",
+    "MILLISECONDS",
+    "SECONDS",
+    "SHALLOW_COPY",
+    "STR",
+    "STRING_MAP",
+    "Entry",
+    "EventType",
+    "Field",
+    "Kind",
+    "define",
+]
+
+
+# The records below are NamedTuples rather than frozen dataclasses because the whole
+# catalog is built at every import of the package, and a NamedTuple class costs a
+# tenth of a frozen dataclass to create (about 0.7 against 4 million instructions).
+class Kind(NamedTuple):
+    """
+    How one factory argument becomes one payload value.
+
+    ``annotation`` is the argument's annotation in the factory signature (source
+    text, written as it is by the code generator); ``schema_type`` is the type the
+    payload value has, which the registered schema checks (``None``: any value);
+    ``convert`` turns the argument into the value (``None``: stored as it is) and,
+    when ``named``, is also given the argument's name for its error messages.
+    """
+
+    annotation: str
+    schema_type: type | None
+    convert: Callable[..., Any] | None = None
+    named: bool = False
+
+
+STR = Kind("str", str)
+INT = Kind("int", int)
+BOOL = Kind("bool", bool)
+ANY = Kind("Any", None)
+MILLISECONDS = Kind("Duration", int, milliseconds, named=True)
+SECONDS = Kind("Duration", int, seconds, named=True)
+ERROR_TEXT = Kind("BaseException | str | None", str, error_text)
+STRING_MAP = Kind("Mapping[str, Any] | None", dict, string_map)
+SHALLOW_COPY = Kind("Mapping[str, Any] | None", dict, copy_map)
+
+
+class Field(NamedTuple):
+    """
+    One payload key: its kind and the factory argument it comes from.
+
+    ``arg`` defaults to the key; it differs where the factory keeps the original
+    library's argument name (``id`` becomes ``work_item_id``). ``optional``
+    arguments default to ``None`` and come last.
+    """
+
+    key: str
+    kind: Kind
+    arg: str = ""
+    optional: bool = False
+
+    @property
+    def arg_name(self) -> str:
+        """
+        The factory argument this key's value comes from.
+        """
+        return self.arg or self.key
+
+
+class Entry(NamedTuple):
+    """
+    Everything about one predefined event type; build it with :func:`define`.
+
+    ``fields`` are in payload order; ``order`` lists the factory's arguments by
+    name where their order differs (``new_db_error(source, query, err)`` writes
+    ``{"error", "query"}``); ``typed`` is the payload dataclass of the ``*_t``
+    factory, if the type has one; ``doc`` is the factory's docstring.
+    """
+
+    event_type: str
+    doc: str
+    fields: tuple[Field, ...]
+    order: tuple[str, ...] | None = None
+    typed: type | None = None
+
+    @property
+    def factory_name(self) -> str:
+        """
+        ``new_<type>``; the log types drop their ``log_`` prefix (``new_info``).
+        """
+        return "new_" + self.event_type.removeprefix("log_")
+
+    @property
+    def is_log(self) -> bool:
+        """
+        A log type (``log_info`` ...): its factory drops the prefix and lives with the log ones.
+        """
+        return self.event_type.startswith("log_")
+
+    @property
+    def typed_factory_name(self) -> str | None:
+        """
+        ``new_<type>_t`` when the type has a payload dataclass, else ``None``.
+        """
+        return None if self.typed is None else self.factory_name + "_t"
+
+    @property
+    def args(self) -> tuple[Field, ...]:
+        """
+        The fields in the factory's argument order (after ``source``).
+        """
+        if self.order is None:
+            return self.fields
+        by_arg = {f.arg_name: f for f in self.fields}
+        return tuple(by_arg[name] for name in self.order)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """
+        The payload keys in payload order: the schema's required fields.
+        """
+        return tuple(f.key for f in self.fields)
+
+    @property
+    def field_types(self) -> dict[str, type | None]:
+        """
+        The type of each payload value, as the schema checks it.
+        """
+        return {f.key: f.kind.schema_type for f in self.fields}
+
+
+def define(
+    event_type: str,
+    doc: str,
+    *fields: Field,
+    order: tuple[str, ...] | None = None,
+    typed: type | None = None,
+) -> Entry:
+    """
+    One catalog entry, checked so that a malformed one fails at import, not in a factory.
+
+    Raises:
+        ValueError: no fields, a key or argument named twice, ``order`` not naming
+            each argument once, an optional argument before a required one, or a
+            ``typed`` dataclass lacking a key or requiring a field that is not one.
+    """
+    keys = [f.key for f in fields]
+    names = [f.arg_name for f in fields]
+    if not fields or len(set(keys)) != len(keys) or len(set(names)) != len(names):
+        raise ValueError(f"{event_type}: the payload needs fields with distinct keys and arguments")
+    if order is not None and sorted(order) != sorted(names):
+        raise ValueError(f"{event_type}: order {order!r} must name each argument once: {names!r}")
+    made = Entry(event_type, doc, tuple(fields), order, typed)
+    optional = [f.optional for f in made.args]
+    if optional != sorted(optional):
+        raise ValueError(f"{event_type}: optional arguments must come after the required ones")
+    if typed is not None:
+        members = dataclasses.fields(typed)
+        missing = set(keys) - {m.name for m in members}
+        unset = {m.name for m in members if _required(m)} - set(keys)
+        if missing or unset:
+            raise ValueError(
+                f"{event_type}: {typed.__name__} has no field for {sorted(missing)} and"
+                f" no default for {sorted(unset)}"
+            )
+    return made
+
+
+def _required(member: dataclasses.Field[Any]) -> bool:
+    """
+    Whether a dataclass field has no default, so the typed factory must set it.
+    """
+    return member.default is dataclasses.MISSING and member.default_factory is dataclasses.MISSING
+
+
+class EventType(enum.StrEnum):
+    """
+    The predefined event types; any other string is a valid type too.
+
+    Each member is the type's string (``EventType.AUTH_LOGIN == "auth_login"``)
+    and carries its catalog :class:`Entry` as ``entry``.
+    """
+
+    _value_: str
+    entry: Entry
+
+    def __new__(cls, *parts: Any) -> Self:
+        """
+        A member whose value is its entry's type string.
+
+        Enum hands a tuple value (an :class:`Entry` is one) to ``__new__`` as its
+        items, so the entry is put back together from them.
+        """
+        made = Entry(*parts)
+        member = str.__new__(cls, made.event_type)
+        member._value_ = made.event_type
+        member.entry = made
+        return member
+
+    HTTP_REQUEST_RECEIVED = define(
+        "http_request_received",
+        "An HTTP request arrived.",
+        Field("method", STR),
+        Field("path", STR),
+        typed=HTTPRequestPayload,
+    )
+    HTTP_RESPONSE_SENT = define(
+        "http_response_sent",
+        "An HTTP response was sent; ``duration`` becomes whole ``duration_ms``.",
+        Field("status", INT),
+        Field("duration_ms", MILLISECONDS, arg="duration"),
+        typed=HTTPResponsePayload,
+    )
+    HTTP_ROUTE_NOT_FOUND = define(
+        "http_route_not_found", "No route matched the request path.", Field("path", STR)
+    )
+    HTTP_METHOD_NOT_ALLOWED = define(
+        "http_method_not_allowed",
+        "The route does not allow the request method.",
+        Field("method", STR),
+    )
+
+    AUTH_REGISTER = define(
+        "auth_register",
+        "A user registered.",
+        Field("user_id", STR),
+        Field("email", STR),
+        typed=AuthRegisterPayload,
+    )
+    AUTH_LOGIN = define("auth_login", "A user logged in.", Field("user_id", STR))
+    AUTH_LOGOUT = define("auth_logout", "A user logged out.", Field("user_id", STR))
+    AUTH_TOKEN_ISSUED = define(
+        "auth_token_issued",
+        "A token was issued; ``expires_in`` becomes whole ``expires_in_s``.",
+        Field("user_id", STR),
+        Field("expires_in_s", SECONDS, arg="expires_in"),
+    )
+    AUTH_TOKEN_REVOKED = define(
+        "auth_token_revoked", "A token was revoked.", Field("token_id", STR)
+    )
+    AUTH_CREDENTIALS_CHECKED = define(
+        "auth_credentials_checked",
+        "Credentials were verified, successfully or not.",
+        Field("email", STR),
+        Field("success", BOOL),
+    )
+
+    DB_CONNECTED = define(
+        "db_connected",
+        "A database connection was opened.",
+        Field("driver", STR),
+        Field("dsn", STR),
+    )
+    DB_INIT = define("db_init", "The database schema was initialised.", Field("schema", STR))
+    DB_ERROR = define(
+        "db_error",
+        "A database operation failed; ``err`` is kept as its text.",
+        Field("error", ERROR_TEXT, arg="err"),
+        Field("query", STR),
+        order=("query", "err"),
+    )
+    DB_QUERY = define(
+        "db_query",
+        "A query ran; ``duration`` becomes whole ``duration_ms``.",
+        Field("query", STR),
+        Field("duration_ms", MILLISECONDS, arg="duration"),
+    )
+    DB_EXEC = define(
+        "db_exec",
+        "A statement ran and changed ``rows_affected`` rows.",
+        Field("statement", STR, arg="stmt"),
+        Field("rows_affected", INT),
+    )
+    DB_TX_STARTED = define("db_tx_started", "A transaction began.", Field("tx_id", STR))
+    DB_TX_COMMITTED = define("db_tx_committed", "A transaction committed.", Field("tx_id", STR))
+    DB_TX_ROLLED_BACK = define(
+        "db_tx_rolled_back", "A transaction rolled back.", Field("tx_id", STR), Field("reason", STR)
+    )
+
+    WORK_ITEM_CREATED = define(
+        "work_item_created",
+        "A work item was created; ``metadata`` is copied with string values.",
+        Field("work_item_id", STR, arg="id"),
+        Field("metadata", STRING_MAP),
+    )
+    WORK_ITEM_UPDATED = define(
+        "work_item_updated",
+        "A work item changed; ``changes`` is copied.",
+        Field("work_item_id", STR, arg="id"),
+        Field("changes", SHALLOW_COPY),
+    )
+    WORK_ITEM_DELETED = define(
+        "work_item_deleted", "A work item was deleted.", Field("work_item_id", STR, arg="id")
+    )
+    WORK_ITEM_ASSIGNED = define(
+        "work_item_assigned",
+        "A work item was assigned.",
+        Field("work_item_id", STR, arg="item_id"),
+        Field("assignee_id", STR),
+    )
+    WORK_ITEM_UNASSIGNED = define(
+        "work_item_unassigned",
+        "A work item was unassigned.",
+        Field("work_item_id", STR, arg="item_id"),
+        Field("assignee_id", STR),
+    )
+    CUSTOM_FIELD_SET = define(
+        "custom_field_set",
+        "A custom field of a work item was set to any value.",
+        Field("work_item_id", STR, arg="item_id"),
+        Field("field", STR),
+        Field("value", ANY),
+    )
+
+    COMMENT_ADDED = define(
+        "comment_added",
+        "A comment was added to a work item.",
+        Field("comment_id", STR),
+        Field("work_item_id", STR, arg="item_id"),
+        Field("comment", STR, arg="content"),
+    )
+    COMMENT_DELETED = define(
+        "comment_deleted",
+        "A comment was deleted.",
+        Field("comment_id", STR),
+        Field("work_item_id", STR, arg="item_id"),
+    )
+    ATTACHMENT_ADDED = define(
+        "attachment_added",
+        "A file was attached to a work item.",
+        Field("attachment_id", STR),
+        Field("work_item_id", STR, arg="item_id"),
+        Field("filename", STR),
+    )
+    ATTACHMENT_REMOVED = define(
+        "attachment_removed",
+        "An attachment was removed.",
+        Field("attachment_id", STR),
+        Field("work_item_id", STR, arg="item_id"),
+    )
+
+    USER_CREATED = define(
+        "user_created", "A user was created.", Field("user_id", STR), Field("email", STR)
+    )
+    USER_UPDATED = define(
+        "user_updated",
+        "A user changed; ``changes`` is copied.",
+        Field("user_id", STR),
+        Field("changes", SHALLOW_COPY),
+    )
+    USER_DELETED = define("user_deleted", "A user was deleted.", Field("user_id", STR))
+    USER_LOGGED_IN = define(
+        "user_logged_in", "A user logged in (user domain).", Field("user_id", STR)
+    )
+    USER_LOGGED_OUT = define(
+        "user_logged_out", "A user logged out (user domain).", Field("user_id", STR)
+    )
+
+    TEAM_CREATED = define(
+        "team_created", "A team was created.", Field("team_id", STR), Field("name", STR)
+    )
+    TEAM_UPDATED = define(
+        "team_updated",
+        "A team changed; ``changes`` is copied.",
+        Field("team_id", STR),
+        Field("changes", SHALLOW_COPY),
+    )
+    TEAM_DELETED = define("team_deleted", "A team was deleted.", Field("team_id", STR))
+    TEAM_MEMBER_ADDED = define(
+        "team_member_added", "A user joined a team.", Field("team_id", STR), Field("user_id", STR)
+    )
+    TEAM_MEMBER_REMOVED = define(
+        "team_member_removed", "A user left a team.", Field("team_id", STR), Field("user_id", STR)
+    )
+
+    LOG_INFO = define(
+        "log_info",
+        "An informational log event; ``fields`` values become strings.",
+        Field("message", STR),
+        Field("fields", STRING_MAP, optional=True),
+        typed=LogPayload,
+    )
+    LOG_WARNING = define(
+        "log_warning",
+        "A warning log event; ``fields`` values become strings.",
+        Field("message", STR),
+        Field("fields", STRING_MAP, optional=True),
+        typed=LogPayload,
+    )
+    LOG_ERROR = define(
+        "log_error",
+        "An error log event; ``err`` is kept as its text.",
+        Field("message", STR),
+        Field("error", ERROR_TEXT, arg="err"),
+        Field("fields", STRING_MAP, optional=True),
+        typed=LogPayload,
+    )
+    LOG_DEBUG = define(
+        "log_debug",
+        "A debug log event; ``fields`` values become strings.",
+        Field("message", STR),
+        Field("fields", STRING_MAP, optional=True),
+        typed=LogPayload,
+    )
+    LOG_FATAL = define(
+        "log_fatal",
+        "A fatal log event (the process is about to stop).",
+        Field("message", STR),
+        Field("fields", STRING_MAP, optional=True),
+        typed=LogPayload,
+    )
+    LOG_ASSERTION_FAILED = define(
+        "log_assertion_failed",
+        "A runtime assertion failed; ``detail`` says how.",
+        Field("message", STR),
+        Field("detail", STR),
+        typed=LogPayload,
+    )
