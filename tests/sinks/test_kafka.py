@@ -2,7 +2,7 @@
 KafkaHandler and KafkaTransport against librdkafka's mock broker, both back-ends.
 
 The outage tests put :class:`KafkaProxy` between the handler and the broker and
-cut it (RELIABILITY.md S4); the oversize test sends a 2 MiB event (S5).
+cut it (tests/reliability/SCENARIOS.md S4); the oversize test sends a 2 MiB event (S5).
 """
 
 from __future__ import annotations
