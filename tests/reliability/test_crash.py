@@ -1,5 +1,5 @@
 """
-Crash, exit, fork and concurrent-close faults at the bus level (tests/reliability/SCENARIOS.md S1, S2, S11,
+Crash, exit, fork and concurrent-close faults at the bus level (SCENARIOS.md S1, S2, S11,
 S13, S14), with the real sinks: PostgreSQL (``DatabaseHandler``, shared server, own table)
 and ``RotatingJSONFileHandler``.
 

@@ -1,5 +1,5 @@
 """
-Slow-sink isolation and throughput under concurrency, at bus level (tests/reliability/SCENARIOS.md S8, S9).
+Slow-sink isolation and throughput under concurrency, at bus level (SCENARIOS.md S8, S9).
 
 S8 pass criteria: with sink A sleeping 1 s per event and sink B fast, B receives all
 10k events within 5 s; A's backlog stays within ``buffer_size`` and the rest of its
