@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from audit_logging._bridges.handler import AuditHandler, Logger
+from audit_logging._bridges.handler import AuditHandler
+from audit_logging._bridges.logger import Logger
 from audit_logging._bridges.setup import LogConfig, setup_logging
 from audit_logging._engine.bus import Bus, Delivery, Subscription
 from audit_logging._engine.metrics import NopMetrics, PrometheusMetrics

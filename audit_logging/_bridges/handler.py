@@ -1,6 +1,5 @@
 """
-The bus as a standard ``logging.Handler`` (:class:`AuditHandler`) and the Go-style
-:class:`Logger` (API §7).
+The bus as a standard ``logging.Handler``: :class:`AuditHandler`.
 
 Why a handler rather than a ``QueueHandler`` recipe: ``QueueHandler.prepare``
 flattens records (``msg`` rendered, ``exc_info`` dropped), which loses the
@@ -34,255 +33,33 @@ is publishing in the same context (a synchronous bus running a sink inline).
 
 from __future__ import annotations
 
-import contextvars
 import logging
-import pkgutil
 import threading
-import weakref
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from audit_logging._model.encoding import _safe_str
-from audit_logging._model.event import EVENT_ANY, Event
-from audit_logging._model.factories import (
-    new_assertion_failed,
-    new_debug,
-    new_error,
-    new_fatal,
-    new_info,
-    new_warning,
-)
+from audit_logging._bridges.reentry import PUBLISHING
+from audit_logging._bridges.wiring import attach_sinks, plain, resolve_bus
+from audit_logging._model.event import Event
 from audit_logging._records.logrecord import (
     event_dict_to_event,
-    exception_text,
-    field_text,
     level_event_type,
     record_to_event,
 )
-from audit_logging._security.textmask import mask_secrets_in_text
 
 if TYPE_CHECKING:
     from audit_logging._engine.bus import Bus
     from audit_logging._engine.subscription import Subscription
 
-__all__ = ["AuditHandler", "Logger", "attach_sinks", "publishing"]
+__all__ = ["AuditHandler"]
 
 _IGNORED_PREFIXES = ("audit_logging.", "kafka.")
 _OWN_THREAD_PREFIX = "audit-"
-_SINK_META = frozenset({"class", "()", "event_types", "level", "formatter", "filters", "."})
-
-_publishing: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "audit_logging_publishing", default=False
-)
-
-
-def publishing() -> bool:
-    """
-    True while an :class:`AuditHandler` publishes in this context (the re-entrancy guard).
-    """
-    return _publishing.get()
-
-
-# -- bus and sinks ---------------------------------------------------------------------
-
-
-def _plain(value: Any) -> Any:
-    """
-    Deep-copy dictConfig containers into plain ones, converting ``ext://``/``cfg://``.
-
-    ``ConvertingDict``/``ConvertingList`` convert only on indexing; iteration and
-    ``.items()`` return the raw strings, so every value is read by index.
-    """
-    if isinstance(value, Mapping):
-        return {key: _plain(value[key]) for key in list(value.keys())}
-    if isinstance(value, list | tuple):
-        return [_plain(value[i]) for i in range(len(value))]
-    return value
-
-
-def _resolve_bus(bus: Any) -> Bus:
-    from audit_logging._engine.bus import Bus
-    from audit_logging._engine.registry import get_bus
-
-    if isinstance(bus, Bus):
-        return bus
-    if isinstance(bus, str):
-        return get_bus(bus)
-    if isinstance(bus, Mapping):
-        config = _plain(bus)
-        name = config.pop("name", "default")
-        if not isinstance(name, str) or not name:
-            raise ValueError("the bus name must be a non-empty str")
-        return get_bus(name, **config)
-    raise TypeError(f"bus must be a Bus, a registry name or a mapping, not {type(bus).__name__}")
-
-
-def _resolve_callable(target: Any) -> Callable[..., Any]:
-    resolved = pkgutil.resolve_name(target) if isinstance(target, str) else target
-    if not callable(resolved):
-        raise TypeError(f"sink factory {target!r} is not callable")
-    return resolved  # type: ignore[no-any-return]
-
-
-class _SinkRecord:
-    """
-    What :func:`attach_sinks` remembers about one named sink on one bus.
-    """
-
-    __slots__ = ("handler", "key", "subscriptions")
-
-    def __init__(self, key: object, handler: Any, subscriptions: list[Subscription]) -> None:
-        self.key = key
-        self.handler = handler
-        self.subscriptions = subscriptions
-
-
-_attached: weakref.WeakKeyDictionary[Bus, dict[str, _SinkRecord]] = weakref.WeakKeyDictionary()
-_attach_lock = threading.Lock()
-
-
-def _event_types(value: Any) -> list[str]:
-    if value is None:
-        return [EVENT_ANY]
-    if isinstance(value, str):
-        return [value]
-    types = [str(item) for item in value]
-    if not types or not all(types):
-        raise ValueError("event_types must name at least one non-empty event type")
-    return types
-
-
-def _spec_key(spec: Any) -> object:
-    """
-    A comparable identity of a sink spec: the same key means the same sink.
-    """
-    if isinstance(spec, Mapping):
-        try:
-            return repr(sorted(spec.items(), key=lambda item: str(item[0])))
-        except Exception:  # pragma: no cover - an unrepresentable value: never equal
-            return object()
-    return ("instance", id(spec))
-
-
-def _build_sink(name: str, spec: Mapping[str, Any]) -> Any:
-    factory_name = spec.get("()", spec.get("class"))
-    if factory_name is None:
-        raise ValueError(f"sink {name!r} needs a 'class' or '()' key")
-    factory = _resolve_callable(factory_name)
-    kwargs = {key: value for key, value in spec.items() if key not in _SINK_META}
-    handler = factory(**kwargs)
-    level = spec.get("level")
-    if level is not None and isinstance(handler, logging.Handler):
-        handler.setLevel(level.upper() if isinstance(level, str) else level)
-    for attr, value in (spec.get(".") or {}).items():
-        setattr(handler, attr, value)
-    if isinstance(handler, logging.Handler) and not handler.get_name():
-        handler.set_name(name)
-    return handler
-
-
-def _withdraw_from_shutdown(handler: Any) -> None:
-    """
-    Take a bus-owned handler out of ``logging``'s list of handlers to close.
-
-    ``dictConfig`` closes every handler in that list on reconfiguration; a sink
-    closed that way under a live subscription would fail every event. The bus
-    closes its sinks itself (at ``bus.close()`` and the registry's ``atexit``).
-    """
-    if not isinstance(handler, logging.Handler):
-        return
-    handler_list: Any = getattr(logging, "_handlerList", None)
-    lock: Any = getattr(logging, "_lock", None)
-    if handler_list is None or lock is None:  # pragma: no cover - other Python versions
-        return
-    with lock:
-        handler_list[:] = [ref for ref in handler_list if ref() is not handler]
-
-
-def _close_quietly(handler: Any) -> None:
-    close = getattr(handler, "close", None)
-    if callable(close):
-        try:
-            close()
-        except Exception:
-            logging.getLogger("audit_logging").exception("closing a replaced sink failed")
-
-
-def attach_sinks(bus: Bus, sinks: Mapping[str, Any]) -> dict[str, list[Subscription]]:
-    """
-    Subscribe named sinks on ``bus``, once per name.
-
-    Args:
-        bus: the bus to subscribe on.
-        sinks: name -> handler instance, or a dictConfig-style dict with ``"class"``
-            or ``"()"`` (a dotted name or a callable), keyword arguments, optional
-            ``"level"``, ``"."`` attributes and ``"event_types"`` (a type or a list;
-            default every event). One type subscribes under ``name``; several under
-            ``name[type]``.
-
-    Returns:
-        The subscriptions per sink name.
-
-    A name already attached with an equal spec (or the same instance) keeps its
-    subscription and builds nothing, unless its handler was closed meanwhile.
-    Otherwise any subscription of that name is withdrawn and its handler closed,
-    then the new one is subscribed.
-
-    Raises:
-        ValueError, TypeError: a spec is invalid or its factory rejects the arguments.
-    """
-    result: dict[str, list[Subscription]] = {}
-    for name in list(sinks.keys()):
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"sink names must be non-empty strings, not {name!r}")
-        raw = sinks[name]
-        spec: Any = _plain(raw) if isinstance(raw, Mapping) else raw
-        key = _spec_key(spec)
-        with _attach_lock:
-            known = _attached.setdefault(bus, {})
-            record = known.get(name)
-            live = {id(sub) for sub in bus.subscriptions}
-            if (
-                record is not None
-                and record.key == key
-                and record.subscriptions
-                and all(id(sub) in live for sub in record.subscriptions)
-                and not getattr(record.handler, "closed", False)
-            ):
-                result[name] = record.subscriptions
-                continue
-            event_types = _event_types(
-                spec.get("event_types") if isinstance(spec, Mapping) else None
-            )
-            handler = _build_sink(name, spec) if isinstance(spec, Mapping) else spec
-            names = [name] if len(event_types) == 1 else [f"{name}[{t}]" for t in event_types]
-            old_handlers = []
-            for sub in bus.subscriptions:
-                if sub.name in names or (record is not None and sub in record.subscriptions):
-                    sub.unsubscribe()
-                    if sub.handler is not handler:
-                        old_handlers.append(sub.handler)
-            subs = [
-                bus.subscribe(event_type, handler, name=sub_name)
-                for event_type, sub_name in zip(event_types, names, strict=True)
-            ]
-            _withdraw_from_shutdown(handler)
-            known[name] = _SinkRecord(key, handler, subs)
-            result[name] = subs
-        seen: set[int] = set()
-        for old in old_handlers:
-            if id(old) not in seen:
-                seen.add(id(old))
-                _close_quietly(old)
-    return result
-
-
-# -- the handler ---------------------------------------------------------------------
 
 
 class AuditHandler(logging.Handler):
     """
-    A ``logging.Handler`` that publishes records as audit events (API §7).
+    A ``logging.Handler`` that publishes records as audit events.
 
     Args:
         bus: a :class:`~audit_logging._engine.bus.Bus`, a registry name for
@@ -321,13 +98,13 @@ class AuditHandler(logging.Handler):
         ignore_loggers: Iterable[str] = (),
     ) -> None:
         super().__init__(level)
-        self.bus: Bus = _resolve_bus(bus)
+        self.bus: Bus = resolve_bus(bus)
         self.source = source
         self.include_traceback = bool(include_traceback)
         extra = tuple(f"{name}." for name in ignore_loggers)
         self._ignored: tuple[str, ...] = _IGNORED_PREFIXES + extra
         self.subscriptions: dict[str, list[Subscription]] = (
-            attach_sinks(self.bus, _plain(sinks) if isinstance(sinks, Mapping) else sinks)
+            attach_sinks(self.bus, plain(sinks) if isinstance(sinks, Mapping) else sinks)
             if sinks
             else {}
         )
@@ -348,7 +125,7 @@ class AuditHandler(logging.Handler):
         """
         True for records that must not reach the bus (see the module docstring).
         """
-        if _publishing.get():
+        if PUBLISHING.get():
             return True
         if f"{record.name}.".startswith(self._ignored):
             return True
@@ -373,11 +150,11 @@ class AuditHandler(logging.Handler):
                 # Handlers run in the bus's ``audit-*`` threads: no guard needed here.
                 bus.publish(evt)
                 return
-            token = _publishing.set(True)
+            token = PUBLISHING.set(True)
             try:
                 bus.publish(evt)  # handlers run inline: their own records must not loop
             finally:
-                _publishing.reset(token)
+                PUBLISHING.reset(token)
         except Exception:
             self.handleError(record)
 
@@ -402,104 +179,3 @@ class AuditHandler(logging.Handler):
 
     def __repr__(self) -> str:
         return f"<AuditHandler {self.bus!r} ({logging.getLevelName(self.level)})>"
-
-
-# -- Logger ---------------------------------------------------------------------------
-
-
-class Logger:
-    """
-    The Go package's ``Logger``: log events published on a bus [Go: Logger, NewLogger].
-
-    ``fatal`` and the assertions publish synchronously (the event is with the
-    handlers before the process stops or the exception propagates). Every method
-    accepts ``source=`` to override the logger's source.
-    """
-
-    def __init__(self, bus: Bus, source: str = "") -> None:
-        self.bus = bus
-        self.source = source
-
-    def _src(self, source: str | None) -> str:
-        return self.source if source is None else source
-
-    def debug(self, message: str, *, source: str | None = None, **fields: Any) -> None:
-        """
-        Publish ``log_debug``.
-        """
-        self.bus.publish(new_debug(self._src(source), message, _fields(fields)))
-
-    def info(self, message: str, *, source: str | None = None, **fields: Any) -> None:
-        """
-        Publish ``log_info``.
-        """
-        self.bus.publish(new_info(self._src(source), message, _fields(fields)))
-
-    def warning(self, message: str, *, source: str | None = None, **fields: Any) -> None:
-        """
-        Publish ``log_warning``.
-        """
-        self.bus.publish(new_warning(self._src(source), message, _fields(fields)))
-
-    def error(
-        self,
-        message: str,
-        err: BaseException | str | None = None,
-        *,
-        source: str | None = None,
-        **fields: Any,
-    ) -> None:
-        """
-        Publish ``log_error``; ``err`` becomes ``"Type: message"`` with secrets masked.
-        """
-        self.bus.publish(new_error(self._src(source), message, _err_text(err), _fields(fields)))
-
-    def fatal(self, message: str, *, source: str | None = None, **fields: Any) -> NoReturn:
-        """
-        Publish ``log_fatal`` synchronously, then raise ``SystemExit(1)``.
-        """
-        self.bus.publish_sync(new_fatal(self._src(source), message, _fields(fields)))
-        raise SystemExit(1)
-
-    def _fail(self, source: str | None, message: str, detail: str) -> NoReturn:
-        detail = mask_secrets_in_text(detail)
-        self.bus.publish_sync(new_assertion_failed(self._src(source), message, detail))
-        raise AssertionError(detail)
-
-    def assert_true(self, name: str, cond: object, *, source: str | None = None) -> None:
-        """
-        Publish ``log_assertion_failed`` and raise ``AssertionError`` unless ``cond``.
-        """
-        if not cond:
-            self._fail(source, f"assertion failed: {name}", f"{name}: expected true")
-
-    def assert_no_error(
-        self, err: BaseException | str | None, *, source: str | None = None
-    ) -> None:
-        """
-        Publish ``log_assertion_failed`` and raise ``AssertionError`` if ``err`` is set.
-        """
-        if err is not None and err != "":
-            self._fail(source, "assertion failed: unexpected error", _err_text(err))
-
-    def assert_equal(
-        self, name: str, got: object, want: object, *, source: str | None = None
-    ) -> None:
-        """
-        Publish ``log_assertion_failed`` and raise ``AssertionError`` unless ``got == want``.
-        """
-        if got != want:
-            detail = f"{name}: got {_safe_str(got)!r}, want {_safe_str(want)!r}"
-            self._fail(source, f"assertion failed: {name}", detail)
-
-
-def _fields(fields: Mapping[str, Any]) -> dict[str, str]:
-    return {key: field_text(value) for key, value in fields.items()}
-
-
-def _err_text(err: BaseException | str | None) -> str:
-    if err is None:
-        return ""
-    if isinstance(err, BaseException):
-        return exception_text(err)
-    return mask_secrets_in_text(_safe_str(err))

@@ -1,5 +1,5 @@
 """
-A structlog processor that publishes every log entry on the bus (API §7).
+A structlog processor that publishes every log entry on the bus.
 
 Why a processor and not only the stdlib handler: structlog users who do not
 route through ``logging`` still get audit events, and the processor sees the
@@ -24,6 +24,7 @@ import logging
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from audit_logging._bridges.reentry import PUBLISHING
 from audit_logging._records.logrecord import event_dict_to_event
 
 if TYPE_CHECKING:
@@ -91,9 +92,7 @@ class AuditProcessor:
         """
         Publish the entry's event and return ``event_dict`` unchanged.
         """
-        from audit_logging._bridges.handler import _publishing
-
-        token = _publishing.set(True)
+        token = PUBLISHING.set(True)
         try:
             exc_info = event_dict.get("exc_info")
             exc = exc_info if isinstance(exc_info, BaseException) else None
@@ -109,5 +108,5 @@ class AuditProcessor:
         except Exception:
             _log.exception("AuditProcessor could not publish a log entry")
         finally:
-            _publishing.reset(token)
+            PUBLISHING.reset(token)
         return event_dict

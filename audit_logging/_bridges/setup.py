@@ -26,7 +26,7 @@ _MIB = 1024 * 1024
 @dataclasses.dataclass
 class LogConfig:
     """
-    Settings of the standard sinks [Go: LogConfig].
+    Settings of the standard sinks.
 
     Attributes:
         file_path: the JSON-lines file; empty or None = no file sink.

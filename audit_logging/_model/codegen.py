@@ -31,13 +31,16 @@ from pathlib import Path
 
 from audit_logging._model.catalog import Entry, EventType, Field
 
-__all__ = ["DOMAIN", "HUB", "LOGS", "TYPED", "main", "sources"]
+__all__ = ["DOMAIN", "HUB", "LOGS", "PLATFORM", "TYPED", "main", "sources"]
 
 _PACKAGE = Path(__file__).with_name("factories")
 HUB = _PACKAGE / "__init__.py"
 """Every ``new_*`` factory, from the two modules below, and ``Duration``."""
+PLATFORM = _PACKAGE / "platform.py"
+"""The ``new_*`` factories of the HTTP, auth and database events."""
 DOMAIN = _PACKAGE / "domain.py"
-"""The ``new_*`` factories of the domain events (every type but the log types)."""
+"""The ``new_*`` factories of the application's records: work items, users, teams."""
+_PLATFORM_PREFIXES = ("http_", "auth_", "db_")
 LOGS = _PACKAGE / "logs.py"
 """The ``new_*`` factories of the log types (``new_info`` builds ``log_info``)."""
 TYPED = _PACKAGE / "typed.py"
@@ -62,12 +65,14 @@ _DOCS = {
     HUB: "The ``new_<type>`` factories, one per predefined event type, and their ``Duration``.\n"
     + _GENERATED
     + """
-The factories are split by family only to keep each module short: ``domain`` (HTTP,
-auth, database, work items, users, teams) and ``logs`` (the log types, which drop
-the ``log_`` prefix: ``new_info`` builds ``log_info``). The typed ``*_t`` factories
+The factories are split by family only to keep each module short: ``platform``
+(HTTP, auth, database), ``domain`` (work items, comments, attachments, users, teams)
+and ``logs`` (the log types, which drop the ``log_`` prefix: ``new_info`` builds
+``log_info``). The typed ``*_t`` factories
 are in ``typed``.
 """,
-    DOMAIN: "The factories of the domain events: HTTP, auth, database, work items, users, teams.\n"
+    PLATFORM: "The factories of the HTTP, auth and database events.\n" + _GENERATED + _UNTYPED,
+    DOMAIN: "The factories of the application's records: work items, users, teams.\n"
     + _GENERATED
     + _UNTYPED,
     LOGS: "The factories of the log events, which drop the ``log_`` prefix (``new_info``).\n"
@@ -209,19 +214,28 @@ def sources() -> dict[Path, str]:
     The source of each generated module, before formatting.
     """
     entries = [t.entry for t in EventType]
-    domain = [_function(e) for e in entries if not e.is_log]
+    platform = [_function(e) for e in entries if e.event_type.startswith(_PLATFORM_PREFIXES)]
+    domain = [
+        _function(e)
+        for e in entries
+        if not e.is_log and not e.event_type.startswith(_PLATFORM_PREFIXES)
+    ]
     logs = [_function(e) for e in entries if e.is_log]
     typed = [_function(e, e.typed) for e in entries if e.typed is not None]
     package = "audit_logging._model.factories"
     hub_imports = _imports(
         {
             "audit_logging._model.conversions": ["Duration"],
+            f"{package}.{PLATFORM.stem}": [name for name, _ in platform],
             f"{package}.{DOMAIN.stem}": [name for name, _ in domain],
             f"{package}.{LOGS.stem}": [name for name, _ in logs],
         }
     )
     return {
-        HUB: _module(HUB, hub_imports, ["Duration", *(name for name, _ in domain + logs)]),
+        HUB: _module(
+            HUB, hub_imports, ["Duration", *(name for name, _ in platform + domain + logs)]
+        ),
+        PLATFORM: _functions_module(PLATFORM, platform),
         DOMAIN: _functions_module(DOMAIN, domain),
         LOGS: _functions_module(LOGS, logs),
         TYPED: _functions_module(TYPED, typed, typed=True),

@@ -122,7 +122,7 @@ def exception_text(exc: BaseException) -> str:
     """
     ``"Type: message"`` for an exception, with secrets in the message masked.
 
-    Exception messages routinely carry DSNs, SQL literals and tokens (S20), so
+    Exception messages routinely carry DSNs, SQL literals and tokens, so
     only the type and the masked message are kept; never the locals.
     """
     return mask_secrets_in_text(f"{type(exc).__name__}: {_safe_str(exc)}")

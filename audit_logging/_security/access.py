@@ -1,5 +1,5 @@
 """
-Access control for the event history [Go: CheckHistoryAccess].
+Access control for the event history.
 
 The history holds every recent event, sanitized or not, so reading it is
 denied unless the caller says it is an administrator: either by passing
@@ -68,7 +68,7 @@ def current_access_context() -> Mapping[str, Any] | None:
 
 def check_history_access(ctx: Mapping[str, Any] | None = None) -> None:
     """
-    Allow reading the history only to the ``"admin"`` role [Go: CheckHistoryAccess].
+    Allow reading the history only to the ``"admin"`` role.
 
     ``ctx`` is what the caller asserts about itself, not proof of identity (see
     the module docstring). When ``ctx`` is given it alone decides; when it is

@@ -1,5 +1,5 @@
 """
-Payload encryption with AES-256-GCM [Go: EncryptEvent, DecryptEvent, GenerateAESKey].
+Payload encryption with AES-256-GCM.
 
 An encrypted event keeps its id, type, source, time and trace ids in clear (so
 it can still be routed, stored, sorted and correlated) and carries its payload as
@@ -73,7 +73,7 @@ _FAILED: Final = "decryption failed"
 
 def generate_aes_key() -> bytes:
     """
-    Return a new random 32-byte AES-256 key [Go: GenerateAESKey].
+    Return a new random 32-byte AES-256 key.
     """
     return os.urandom(KEY_SIZE)
 
@@ -111,7 +111,7 @@ def is_encrypted_payload(payload: object) -> bool:
 
 def encrypt_event(evt: Event[Any], key: bytes, *, key_id: str = "") -> Event[Any]:
     """
-    Return a copy of ``evt`` whose payload is an AES-256-GCM envelope [Go: EncryptEvent].
+    Return a copy of ``evt`` whose payload is an AES-256-GCM envelope.
 
     Sanitize and validate before encrypting: afterwards neither can see inside.
     ``key_id`` names the key in the envelope (in clear, and authenticated) so
@@ -148,7 +148,7 @@ def _b64(value: object) -> bytes | None:
 
 def decrypt_event(evt: Event[Any], key: bytes) -> Event[Any]:
     """
-    Return a copy of ``evt`` with its envelope replaced by the plaintext payload [Go: DecryptEvent].
+    Return a copy of ``evt`` with its envelope replaced by the plaintext payload.
 
     The payload comes back as plain JSON types (dicts, lists, str, int, float,
     bool, None), as after :meth:`Event.from_dict`.

@@ -1,5 +1,5 @@
 """
-Tests for AuditHandler (records -> events), attach_sinks and Logger (API §7).
+Tests for AuditHandler: records -> events, filtering, re-entrancy and the bus it resolves.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from audit_logging._engine.registry import get_bus
 from audit_logging.bus import Bus
 from audit_logging.context import bind_context_id
 from audit_logging.events import Event, new_event
-from audit_logging.stdlib import AuditHandler, Logger, attach_sinks
+from audit_logging.stdlib import AuditHandler
 from tests._helpers import Recorder
 
 
@@ -256,85 +256,6 @@ def test_structlog_wrapped_record_maps_the_event_dict(bus: Bus, rec: Recorder) -
     assert evt.payload == {"message": "quota", "fields": {"user": "u1"}}
 
 
-def test_attach_sinks_once_per_name(bus: Bus) -> None:
-    """The same named spec attached twice keeps one subscription and one handler."""
-    spec = {"()": "tests._helpers.Recorder", "name": "r"}
-    first = attach_sinks(bus, {"mem": spec})
-    second = attach_sinks(bus, {"mem": dict(spec)})
-    assert first["mem"] == second["mem"]
-    assert [s.name for s in bus.subscriptions] == ["mem"]
-
-
-def test_attach_sinks_replaces_a_changed_spec(bus: Bus) -> None:
-    """A changed spec for a name unsubscribes and closes the old handler."""
-    closed: list[str] = []
-
-    class Closing(Recorder):
-        def close(self) -> None:
-            closed.append(self.name)
-
-    attach_sinks(bus, {"mem": Closing("old")})
-    attach_sinks(bus, {"mem": Closing("new")})
-    assert closed == ["old"]
-    assert [s.handler.name for s in bus.subscriptions] == ["new"]
-
-
-def test_attach_sinks_event_types_subscribe_per_type(bus: Bus) -> None:
-    """``event_types`` subscribes one subscription per type named ``name[type]``."""
-    subs = attach_sinks(
-        bus, {"auth": {"()": Recorder, "event_types": ["auth_login", "auth_logout"]}}
-    )
-    assert [s.name for s in subs["auth"]] == ["auth[auth_login]", "auth[auth_logout]"]
-    assert [s.event_type for s in subs["auth"]] == ["auth_login", "auth_logout"]
-
-
-def test_attach_sinks_requires_a_factory(bus: Bus) -> None:
-    """A spec without ``class`` or ``()`` is a ValueError."""
-    with pytest.raises(ValueError, match="class"):
-        attach_sinks(bus, {"x": {"filename": "f"}})
-
-
-def test_logger_levels_publish_log_events(bus: Bus, rec: Recorder) -> None:
-    """Logger.debug/info/warning/error publish with string fields and source."""
-    log = Logger(bus, "svc")
-    log.debug("d", n=1)
-    log.info("i")
-    log.warning("w", source="other")
-    log.error("e", ValueError("bad token=abc123"), k="v")  # noqa: PLE1205 - not a stdlib logger
-    assert [e.type for e in rec.events] == ["log_debug", "log_info", "log_warning", "log_error"]
-    assert rec.events[0].payload["fields"] == {"n": "1"}
-    assert rec.events[2].source == "other"
-    assert rec.events[3].payload["error"] == "ValueError: bad token=****"
-
-
-def test_logger_fatal_publishes_then_exits() -> None:
-    """fatal publishes synchronously (even on an async bus) then SystemExit(1)."""
-    with Bus(lifecycle_events=False) as async_bus:
-        rec = Recorder()
-        async_bus.subscribe("*", rec, name="rec")
-        with pytest.raises(SystemExit) as info:
-            Logger(async_bus, "svc").fatal("bye", why="test")
-        assert info.value.code == 1
-        assert [e.type for e in rec.events] == ["log_fatal"]
-
-
-def test_logger_assertions_publish_then_raise(bus: Bus, rec: Recorder) -> None:
-    """assert_true/no_error/equal publish log_assertion_failed then AssertionError."""
-    log = Logger(bus, "svc")
-    log.assert_true("ok", True)
-    log.assert_equal("n", 1, 1)
-    log.assert_no_error(None)
-    assert rec.events == []
-    with pytest.raises(AssertionError, match="ready"):
-        log.assert_true("ready", False)
-    with pytest.raises(AssertionError, match="got '2', want '3'"):
-        log.assert_equal("count", 2, 3)
-    with pytest.raises(AssertionError, match="OSError: secret=\\*\\*\\*\\*"):
-        log.assert_no_error(OSError("secret=hunter2"))
-    assert [e.type for e in rec.events] == ["log_assertion_failed"] * 3
-    assert rec.events[1].payload["detail"] == "count: got '2', want '3'"
-
-
 def test_async_bus_delivery(rec: Recorder) -> None:
     """Through an asynchronous bus the record arrives after flush."""
     with Bus(lifecycle_events=False) as async_bus:
@@ -360,17 +281,3 @@ def test_structlog_record_type_follows_the_level_number(bus: Bus, rec: Recorder)
     logging.addLevelName(5, "TRACE")
     _logger(AuditHandler(bus)).log(5, {"event": "deep"})
     assert rec.events[0].type == "log_debug"
-
-
-def test_attach_sinks_rebuilds_a_closed_sink(bus: Bus, tmp_path: Any) -> None:
-    """An equal spec whose handler was closed meanwhile gets a fresh handler."""
-    spec = {
-        "class": "audit_logging.sinks.file.RotatingJSONFileHandler",
-        "filename": str(tmp_path / "a.jsonl"),
-    }
-    first = attach_sinks(bus, {"file": spec})["file"][0].handler
-    first.close()
-    second = attach_sinks(bus, {"file": spec})["file"][0].handler
-    assert second is not first
-    assert not second.closed
-    assert [s.name for s in bus.subscriptions] == ["file"]

@@ -1,5 +1,5 @@
 """
-Tests for audit_logging._bridges.processor.AuditProcessor (API §7) with real structlog.
+Tests for audit_logging._bridges.processor.AuditProcessor with real structlog.
 """
 
 from __future__ import annotations

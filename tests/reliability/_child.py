@@ -1,5 +1,5 @@
 """
-Child processes for tests/reliability/test_crash.py (RELIABILITY.md S1, S2, S13).
+Child processes for tests/reliability/test_crash.py (tests/reliability/SCENARIOS.md S1, S2, S13).
 
 A crash test needs a process it may kill, and the parent needs its own copy of what
 the child promised before the kill: so every ``publish`` here prints one flushed ack

@@ -1,9 +1,9 @@
 """
-Crash, exit, fork and concurrent-close faults at the bus level (RELIABILITY.md S1, S2, S11,
+Crash, exit, fork and concurrent-close faults at the bus level (SCENARIOS.md S1, S2, S11,
 S13, S14), with the real sinks: PostgreSQL (``DatabaseHandler``, shared server, own table)
 and ``RotatingJSONFileHandler``.
 
-Pass criteria (from the RELIABILITY.md table):
+Pass criteria (from the tests/reliability/SCENARIOS.md table):
 
 - S1, ``kill -9`` mid-burst with spill on: every id acknowledged ``SPILLED`` is in the table
   exactly once (``count(*) = count(distinct id)``) and in the file at least once; ids

@@ -1,5 +1,5 @@
 """
-Fault suite, disk and clock (issue #8): RELIABILITY.md S6 and S12, through the bus.
+Fault suite, disk and clock (issue #8): tests/reliability/SCENARIOS.md S6 and S12, through the bus.
 
 S6, disk full on the spill directory while a subscription's backlog is full. Twice:
 a real 1 MiB tmpfs (root only; ENOSPC, a short write at the page boundary) and a

@@ -1,5 +1,5 @@
 """
-Fault suite, files and SQL dialects (issue #8): RELIABILITY.md S7, S15 and S16.
+Fault suite, files and SQL dialects (issue #8): tests/reliability/SCENARIOS.md S7, S15 and S16.
 
 S7, a corrupted spill file, replayed by ``Bus.recover_spillover()``: valid lines, a
 truncated line, 1 KiB of random bytes, one bit-flipped line, a CRLF line, an empty

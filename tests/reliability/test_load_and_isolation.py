@@ -1,5 +1,5 @@
 """
-Slow-sink isolation and throughput under concurrency, at bus level (RELIABILITY.md S8, S9).
+Slow-sink isolation and throughput under concurrency, at bus level (SCENARIOS.md S8, S9).
 
 S8 pass criteria: with sink A sleeping 1 s per event and sink B fast, B receives all
 10k events within 5 s; A's backlog stays within ``buffer_size`` and the rest of its
@@ -9,8 +9,8 @@ blocks (its worst latency is a fraction of A's 1 s); only A's circuit opens.
 S9 pass criteria: 16 threads publish with history on, ``sample_rate=1.0``, no sink
 failing, into three real sinks (an in-memory recorder, ``RotatingJSONFileHandler``,
 SQLite ``DatabaseHandler``): every sink holds every event exactly once; each sink saw
-every thread's events in publish order (replayed spill copies come after, as API §3
-allows); ``accepted = delivered + spilled + dropped(reason)`` holds exactly for every
+every thread's events in publish order (replayed spill copies come after, as the README
+says); ``accepted = delivered + spilled + dropped(reason)`` holds exactly for every
 subscription; history length <= ``history_cap``; RSS growth <= ``max_memory_mb`` +
 50 MB (psutil); events/s reported. CI runs 16 x 20k; ``AUDIT_SOAK=1`` adds 16 x 50k.
 Tests in tests/engine/test_bus.py already cover a stuck handler and 16 x 20k with one

@@ -1,5 +1,5 @@
 """
-Outages and oversize events end to end through the Bus (RELIABILITY.md S3, S4, S5).
+Outages and oversize events end to end through the Bus (SCENARIOS.md S3, S4, S5).
 
 S3, database down then up (PostgreSQL and MariaDB, behind a loopback TcpProxy that
 refuses or hangs): a steady publisher at 1,000 ev/s; CI size 5 s with the outage from

@@ -1,6 +1,6 @@
 """
 Encryption, history access control and sanitization, proven at bus level
-(RELIABILITY.md S17, S18, S20).
+(tests/reliability/SCENARIOS.md S17, S18, S20).
 
 S17 pass criteria: no repeated nonce over 10^6 ``encrypt_event`` calls (``AUDIT_SOAK=1``;
 tests/security/test_crypto.py samples 10^5 in CI), nor across processes sharing a key; every

@@ -4,9 +4,10 @@ The ``new_<type>`` factories, one per predefined event type, and their ``Duratio
 Generated from the event catalog (:mod:`audit_logging._model.catalog`) by
 ``python -m audit_logging._model.codegen``: change the catalog, not this file.
 
-The factories are split by family only to keep each module short: ``domain`` (HTTP,
-auth, database, work items, users, teams) and ``logs`` (the log types, which drop
-the ``log_`` prefix: ``new_info`` builds ``log_info``). The typed ``*_t`` factories
+The factories are split by family only to keep each module short: ``platform``
+(HTTP, auth, database), ``domain`` (work items, comments, attachments, users, teams)
+and ``logs`` (the log types, which drop the ``log_`` prefix: ``new_info`` builds
+``log_info``). The typed ``*_t`` factories
 are in ``typed``.
 """
 
@@ -16,27 +17,9 @@ from audit_logging._model.conversions import Duration
 from audit_logging._model.factories.domain import (
     new_attachment_added,
     new_attachment_removed,
-    new_auth_credentials_checked,
-    new_auth_login,
-    new_auth_logout,
-    new_auth_register,
-    new_auth_token_issued,
-    new_auth_token_revoked,
     new_comment_added,
     new_comment_deleted,
     new_custom_field_set,
-    new_db_connected,
-    new_db_error,
-    new_db_exec,
-    new_db_init,
-    new_db_query,
-    new_db_tx_committed,
-    new_db_tx_rolled_back,
-    new_db_tx_started,
-    new_http_method_not_allowed,
-    new_http_request_received,
-    new_http_response_sent,
-    new_http_route_not_found,
     new_team_created,
     new_team_deleted,
     new_team_member_added,
@@ -60,6 +43,26 @@ from audit_logging._model.factories.logs import (
     new_fatal,
     new_info,
     new_warning,
+)
+from audit_logging._model.factories.platform import (
+    new_auth_credentials_checked,
+    new_auth_login,
+    new_auth_logout,
+    new_auth_register,
+    new_auth_token_issued,
+    new_auth_token_revoked,
+    new_db_connected,
+    new_db_error,
+    new_db_exec,
+    new_db_init,
+    new_db_query,
+    new_db_tx_committed,
+    new_db_tx_rolled_back,
+    new_db_tx_started,
+    new_http_method_not_allowed,
+    new_http_request_received,
+    new_http_response_sent,
+    new_http_route_not_found,
 )
 
 __all__ = [
