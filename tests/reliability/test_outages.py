@@ -31,6 +31,7 @@ retried (never spilled, so never replayed), dead-lettered to a separate file wit
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import logging
 import os
@@ -205,16 +206,22 @@ def run_s3(
         operator = Operator(plan, down, up)
         operator.start()
         start = operator.start_at
-        for i in range(int(plan.seconds * plan.rate)):
-            lag = start + i / plan.rate - time.monotonic()
-            if lag > 0:
-                time.sleep(lag)  # pacing the load, not synchronising
-            evt = new_event("auth_login", "s3", {"user_id": f"u{i}"})
-            began = time.perf_counter()
-            delivery = bus.publish(evt)
-            slowest = max(slowest, time.perf_counter() - began)
-            assert delivery in ACCEPTED, delivery
-            ids.append(evt.id)
+        # The cyclic GC is paused while publishing: a full collection in the caller (tens of
+        # ms, more on a loaded machine) is not the outage, which is what slowest_publish judges.
+        gc.disable()
+        try:
+            for i in range(int(plan.seconds * plan.rate)):
+                lag = start + i / plan.rate - time.monotonic()
+                if lag > 0:
+                    time.sleep(lag)  # pacing the load, not synchronising
+                evt = new_event("auth_login", "s3", {"user_id": f"u{i}"})
+                began = time.perf_counter()
+                delivery = bus.publish(evt)
+                slowest = max(slowest, time.perf_counter() - began)
+                assert delivery in ACCEPTED, delivery
+                ids.append(evt.id)
+        finally:
+            gc.enable()
         operator.join(60)
         assert not operator.is_alive()
         if operator.error is not None:
