@@ -39,6 +39,9 @@ NOT_CORE = (
     "audit_logging._bridges.processor",
     "audit_logging.config",
     "audit_logging._bridges.setup",
+    # An AppConfig subclass needs Django at import; Django imports it, nobody else does.
+    "audit_logging._instrument.django.apps",
+    "audit_logging.contrib.django.apps",
 )
 
 _BLOCKER = f"""
