@@ -26,15 +26,16 @@ Re-entrancy: records emitted while an event is being handled never come back
 to the bus. :class:`AuditHandler` ignores records from the ``audit_logging``
 loggers (our own diagnostics), from ``kafka`` (kafka-python logs every send
 problem) and any ``ignore_loggers`` given, records logged from the package's own
-threads (named ``audit-*``: bus workers, sink flushers, where driver logs such
-as SQLAlchemy's are emitted) and records logged while an :class:`AuditHandler`
-is publishing in the same context (a synchronous bus running a sink inline).
+threads (bus workers, sink flushers, where driver logs such as SQLAlchemy's
+are emitted; known by identity, see :mod:`audit_logging._threads`, so an
+application thread named ``audit-*`` is published like any other) and records
+logged while an :class:`AuditHandler` is publishing in the same context (a
+synchronous bus running a sink inline).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,7 @@ from audit_logging._records.logrecord import (
     level_event_type,
     record_to_event,
 )
+from audit_logging._threads import is_own_thread
 
 if TYPE_CHECKING:
     from audit_logging._engine.bus import Bus
@@ -54,7 +56,6 @@ if TYPE_CHECKING:
 __all__ = ["AuditHandler"]
 
 _IGNORED_PREFIXES = ("audit_logging.", "kafka.")
-_OWN_THREAD_PREFIX = "audit-"
 
 
 class AuditHandler(logging.Handler):
@@ -129,10 +130,7 @@ class AuditHandler(logging.Handler):
             return True
         if f"{record.name}.".startswith(self._ignored):
             return True
-        thread = record.threadName
-        if thread is None:
-            thread = threading.current_thread().name
-        return thread.startswith(_OWN_THREAD_PREFIX)
+        return is_own_thread()
 
     def emit(self, record: logging.LogRecord) -> None:
         """

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 from audit_logging._engine.subscription import Subscription
+from audit_logging._threads import new_thread
 
 __all__ = ["BATCH", "Marker", "WorkerPool"]
 
@@ -91,7 +92,7 @@ class WorkerPool:
             self._started = True
             self._stopping = False
         for i in range(self._size):
-            thread = threading.Thread(target=self._run, name=f"audit-bus-worker-{i}", daemon=True)
+            thread = new_thread(self._run, f"audit-bus-worker-{i}")
             thread.start()
             self._threads.append(thread)
 

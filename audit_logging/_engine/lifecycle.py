@@ -36,6 +36,7 @@ from audit_logging._engine.reporting import DropCounter, ErrorReporter
 from audit_logging._engine.resilience import CircuitState
 from audit_logging._engine.settings import BusConfig
 from audit_logging._model.event import Event, new_event
+from audit_logging._threads import new_thread
 
 __all__ = ["LIFECYCLE_SOURCE", "Lifecycle", "Maintenance"]
 
@@ -191,9 +192,7 @@ class Maintenance:
         with self._cond:
             if self._thread is not None or self._stopping or not wanted:
                 return
-            self._thread = threading.Thread(
-                target=self._run, name="audit-bus-maintenance", daemon=True
-            )
+            self._thread = new_thread(self._run, "audit-bus-maintenance")
         self._thread.start()
 
     def retry_after(self, delay: float) -> None:

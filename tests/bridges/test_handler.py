@@ -14,6 +14,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from audit_logging._engine.registry import get_bus
+from audit_logging._threads import new_thread
 from audit_logging.bus import Bus
 from audit_logging.context import bind_context_id
 from audit_logging.events import Event, new_event
@@ -198,12 +199,37 @@ def test_records_from_audit_logging_and_kafka_are_ignored(bus: Bus, rec: Recorde
 
 
 def test_records_from_package_threads_are_ignored(bus: Bus, rec: Recorder) -> None:
-    """A driver log emitted in a bus worker or sink flusher thread is not published."""
+    """A driver log emitted in a thread the package started is not published."""
     log = _logger(AuditHandler(bus))
-    thread = threading.Thread(target=log.warning, args=("driver says",), name="audit-db-flusher-x")
+    thread = new_thread(log.warning, "anything", "driver says")
     thread.start()
     thread.join()
     assert rec.events == []
+
+
+def test_application_threads_named_like_ours_are_published(bus: Bus, rec: Recorder) -> None:
+    """Own threads are known by identity: an app thread named ``audit-*`` is not silenced."""
+    log = _logger(AuditHandler(bus))
+    thread = threading.Thread(target=log.warning, args=("app says",), name="audit-db-flusher-x")
+    thread.start()
+    thread.join()
+    assert [e.payload["message"] for e in rec.events] == ["app says"]
+
+
+def test_records_from_a_real_bus_worker_are_ignored(rec: Recorder) -> None:
+    """A subscriber on an async bus logging to an AuditHandler's logger does not loop."""
+    with Bus(asynchronous=True, lifecycle_events=False) as abus:
+        log = _logger(AuditHandler(abus))
+        seen: list[str] = []
+
+        def chatty(evt: Event[Any]) -> None:
+            seen.append(evt.type)
+            log.warning("worker says")
+
+        abus.subscribe("*", chatty, name="chatty")
+        abus.publish(new_event("order_placed", "t", {}))
+        assert abus.flush(10)
+    assert seen == ["order_placed"]
 
 
 def test_reentrant_record_during_publish_is_dropped(bus: Bus) -> None:

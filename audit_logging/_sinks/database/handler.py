@@ -74,6 +74,7 @@ from audit_logging._sinks.base import SinkHandler
 from audit_logging._sinks.database.api import require_sqlalchemy
 from audit_logging._sinks.database.watchdog import SocketWatchdog
 from audit_logging._sinks.deadletter import DeadLetterFile
+from audit_logging._threads import new_thread
 from audit_logging.exceptions import DatabaseSinkError, DatabaseUnavailableError
 
 if TYPE_CHECKING:
@@ -324,9 +325,7 @@ class DatabaseHandler(SinkHandler):
         self._drain()
 
     def _start_flusher(self) -> None:
-        thread = threading.Thread(
-            target=self._run, name=f"audit-db-flusher-{self.table}", daemon=True
-        )
+        thread = new_thread(self._run, f"audit-db-flusher-{self.table}")
         self._flusher = thread
         thread.start()
 

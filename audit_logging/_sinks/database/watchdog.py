@@ -26,6 +26,8 @@ import threading
 import time
 from collections.abc import Iterator
 
+from audit_logging._threads import new_thread
+
 __all__ = ["SocketWatchdog"]
 
 _log = logging.getLogger("audit_logging.sinks")
@@ -55,9 +57,7 @@ class SocketWatchdog:
             return
         with self._cond:
             if self._thread is None and not self._stopped:
-                self._thread = threading.Thread(
-                    target=self._run, name=f"audit-db-watchdog-{self._name}", daemon=True
-                )
+                self._thread = new_thread(self._run, f"audit-db-watchdog-{self._name}")
                 self._thread.start()
             self._fd = fd
             self._deadline = time.monotonic() + seconds

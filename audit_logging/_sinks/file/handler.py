@@ -84,6 +84,7 @@ from audit_logging._sinks.file.files import symlink_error
 from audit_logging._sinks.file.maintenance import Maintenance
 from audit_logging._sinks.file.options import DEFAULT_MAX_BYTES, DEFAULT_MODE, file_options
 from audit_logging._sinks.file.writer import LogWriter, WriteFailed
+from audit_logging._threads import new_thread
 
 __all__ = ["RotatingJSONFileHandler"]
 
@@ -281,7 +282,7 @@ class RotatingJSONFileHandler(SinkHandler):
         self._write_pending()
 
     def _start_flusher(self) -> None:
-        thread = threading.Thread(target=self._flush_loop, name="audit-file-flush", daemon=True)
+        thread = new_thread(self._flush_loop, "audit-file-flush")
         self._flusher = thread
         try:
             thread.start()

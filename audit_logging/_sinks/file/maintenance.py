@@ -32,6 +32,7 @@ from collections.abc import Callable
 
 from audit_logging._sinks.file import retention as _retention
 from audit_logging._sinks.file.locking import FileLock
+from audit_logging._threads import new_thread
 
 __all__ = ["Maintenance"]
 
@@ -118,9 +119,7 @@ class Maintenance:
         with self._cv:
             self._wanted = True
             if self._thread is None and not self._stopping:
-                thread = threading.Thread(
-                    target=self._loop, name="audit-file-maintenance", daemon=True
-                )
+                thread = new_thread(self._loop, "audit-file-maintenance")
                 self._thread = thread
                 try:
                     thread.start()

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from audit_logging._sinks.kafka.backend import Backend, DoneCallback, RecordTooLarge
+from audit_logging._threads import new_thread
 from audit_logging.exceptions import KafkaDeliveryError, MissingDependencyError
 
 __all__ = ["ConfluentBackend", "to_librdkafka"]
@@ -104,7 +105,7 @@ class ConfluentBackend(Backend):
         self._inline = inline_reports
         self._last_send = 0.0
         self._stop = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name="audit-kafka-delivery", daemon=True)
+        self._poller = new_thread(self._poll, "audit-kafka-delivery")
         self._poller.start()
 
     def _poll(self) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from audit_logging._sinks.kafka.backend import Backend, DoneCallback, RecordTooLarge
+from audit_logging._threads import new_thread
 from audit_logging.exceptions import KafkaDeliveryError, MissingDependencyError
 
 __all__ = ["KafkaPythonBackend"]
@@ -136,9 +137,7 @@ class KafkaPythonBackend(Backend):
         ):
             return
         self._retiring.add(producer)
-        threading.Thread(
-            target=self._replace, args=(producer,), name="audit-kafka-reset", daemon=True
-        ).start()
+        new_thread(self._replace, "audit-kafka-reset", producer).start()
 
     def kick(self) -> None:
         producer = self._producer
