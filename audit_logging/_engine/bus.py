@@ -19,8 +19,8 @@ each part is a module of its own:
 - :mod:`~audit_logging._engine.process`: closing at exit, fork, SIGTERM.
 
 ``publish`` never blocks and never raises for a delivery problem: problems go
-to ``error_func`` (throttled per kind) and to the metrics, and the returned
-:class:`Delivery` says what happened.
+to ``error_func`` (every drop; the default, logging reporter is throttled per
+kind) and to the metrics, and the returned :class:`Delivery` says what happened.
 
 Durability: ``QUEUED`` events live in memory until delivered; ``SPILLED`` ones
 reached the OS before ``publish`` returned and survive ``kill -9``; ``close()``

@@ -36,15 +36,18 @@ from audit_logging._engine.spill.store import SpillStore
 from audit_logging._engine.subscription import Subscription, Subscriptions
 from audit_logging._model.event import Event
 from audit_logging.exceptions import (
+    AuditError,
     BusClosedError,
     CircuitOpenError,
     PublishTimeoutError,
+    RateLimitExceededError,
+    SinkError,
     SpillError,
     SpillFullError,
 )
 from audit_logging.typing import BusMetrics, SpillHandler
 
-__all__ = ["Deliverer", "Delivery"]
+__all__ = ["Deliverer", "Delivery", "drop_error"]
 
 
 class Delivery(enum.StrEnum):
@@ -66,10 +69,28 @@ class Delivery(enum.StrEnum):
 _SEVERITY = {Delivery.DROPPED: 3, Delivery.SPILLED: 2}
 
 
-class _DroppedError(RuntimeError):
+_DROP_ERRORS: dict[str, type[AuditError]] = {
+    "closed": BusClosedError,
+    "circuit_open": CircuitOpenError,
+    "rate_limited": RateLimitExceededError,
+    "queue_full": PublishTimeoutError,
+    "spill_full": SpillFullError,
+    "spill_failed": SpillError,
+    "handler_error": SinkError,
+    "sink_failed": SinkError,
+}
+"""The public error each drop reason is reported as (anything else: :class:`AuditError`)."""
+
+
+def drop_error(reason: str, text: str, subscription: str | None) -> AuditError:
     """
-    Reported to ``error_func`` when an event copy had to be dropped.
+    The error ``error_func`` receives for a dropped copy: a public type per reason,
+    with ``reason`` and ``subscription`` attributes for code that routes on them.
     """
+    exc = _DROP_ERRORS.get(reason, AuditError)(text)
+    exc.reason = reason  # type: ignore[attr-defined]
+    exc.subscription = subscription  # type: ignore[attr-defined]
+    return exc
 
 
 class Deliverer:
@@ -340,7 +361,9 @@ class Deliverer:
         cause: BaseException | None = None,
     ) -> Delivery:
         """
-        Drop one copy: count it and report it (throttled per reason and subscription).
+        Drop one copy: count it and report it to ``error_func`` with a public error
+        type per reason (see :func:`drop_error`; the default reporter throttles
+        per reason and subscription, a custom ``error_func`` sees every drop).
         """
         self.count_drop(evt.type if evt is not None else "unknown", reason)
         where = "" if sub is None else f" for subscription {sub.name!r}"
@@ -351,8 +374,8 @@ class Deliverer:
             if cause is not None:
                 text += f": {cause}"
             if reason == "closed":
-                return BusClosedError(f"the bus is closed; {text}")
-            return SpillError(text) if reason.startswith("spill") else _DroppedError(text)
+                text = f"the bus is closed; {text}"
+            return drop_error(reason, text, None if sub is None else sub.name)
 
         self._reporter.report_throttled(f"{reason}:{where}", make, evt)
         return Delivery.DROPPED

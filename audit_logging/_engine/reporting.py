@@ -2,11 +2,15 @@
 How the bus reports problems without flooding anyone: throttled error reports
 and per-reason drop counts.
 
-Every drop is counted (metrics and :class:`DropCounter`); ``error_func`` hears
-about the first problem of each kind at once and then at most once per
-``window`` seconds for that kind, with the number suppressed meanwhile. A burst
-of 100k queue-full drops is one report plus a count, not 100k log lines; the
-periodic ``audit_drops_summary`` event carries the totals.
+Every drop is counted (metrics and :class:`DropCounter`). A custom
+``error_func`` hears about every one of them, with the event: it was given to
+see exactly what was lost (to count it, forward it, page someone), and a
+throttle in front of it would hide events from the one place that asked for
+them. The default reporter logs, so it is throttled: the first problem of each
+kind at once, then at most once per ``window`` seconds for that kind, with the
+number suppressed meanwhile. A burst of 100k queue-full drops is one log line
+plus a count, not 100k; the periodic ``audit_drops_summary`` event carries the
+totals.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class ErrorReporter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._func = error_func or default_error_func
+        self._throttled = error_func is None
         self._window = window
         self._clock = clock
         self._last: dict[str, float] = {}
@@ -69,11 +74,15 @@ class ErrorReporter:
         self, key: str, exc_factory: Callable[[int], BaseException], evt: Event[Any] | None
     ) -> None:
         """
-        Report a problem of kind ``key`` unless one was reported within the window.
+        Report a problem of kind ``key`` unless one was reported within the window
+        (only the default, logging reporter is throttled).
 
         ``exc_factory(suppressed)`` builds the exception, told how many reports of
         this kind were suppressed since the last one.
         """
+        if not self._throttled:
+            self.report(exc_factory(0), evt)
+            return
         now = self._clock()
         with self._lock:
             last = self._last.get(key)

@@ -49,8 +49,11 @@ class BusConfig:
             (0 disables the breaker).
         rate_limit: accepted events per second (token bucket); None = unlimited.
         rate_burst: bucket size; None = ``ceil(rate_limit)``.
-        error_func: receives every delivery problem; default logs at ERROR to the
-            ``audit_logging`` logger (rate-limited per reason).
+        error_func: receives every delivery problem, each dropped copy included
+            (with its event; the error's type names the reason: ``CircuitOpenError``,
+            ``RateLimitExceededError``, ``PublishTimeoutError`` for a full backlog,
+            ``BusClosedError``, ``SpillError``/``SpillFullError``, ``SinkError``);
+            default logs at ERROR to the ``audit_logging`` logger, throttled per reason.
         metrics: where the bus reports counts; None = NopMetrics.
         transport: carries every accepted event elsewhere (e.g. Kafka).
         access_control: guards :meth:`Bus.history`; None = ``check_history_access``.

@@ -5,6 +5,7 @@ redaction, size, rate limit (and the threads started by the first publish).
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -13,6 +14,7 @@ from audit_logging.bus import Bus, Delivery
 from audit_logging.events import EVENT_ANY, new_event
 from audit_logging.exceptions import (
     BusClosedError,
+    RateLimitExceededError,
     SchemaValidationError,
 )
 from tests._helpers import Errors, FakeClock, Recorder
@@ -121,7 +123,24 @@ def test_rate_limit_without_spill_drops_and_counts(buses):
     outcomes = [bus.publish(login()) for _ in range(5)]
     assert outcomes == [Delivery.QUEUED] * 2 + [Delivery.DROPPED] * 3
     assert bus.stats()["dropped"]["rate_limited"] == 3
-    assert len(errors.calls) == 1  # throttled: one report per burst
+    # A custom error_func sees every drop, with its event and the public error type.
+    dropped = errors.of(RateLimitExceededError)
+    assert len(dropped) == 3
+    assert all(evt is not None and evt.type == "auth_login" for _, evt in errors.calls)
+    assert {getattr(exc, "reason", None) for exc in dropped} == {"rate_limited"}
+
+
+def test_default_reporter_throttles_a_burst_of_drops(buses, caplog):
+    """The default (logging) reporter logs one line per burst; the counts keep the rest."""
+    bus = buses(rate_limit=2, rate_burst=2, clock=FakeClock())
+    bus.subscribe(EVENT_ANY, Recorder())
+    with caplog.at_level(logging.ERROR, logger="audit_logging"):
+        for _ in range(50):
+            bus.publish(login())
+    lines = [r.getMessage() for r in caplog.records if "rate_limited" in r.getMessage()]
+    assert len(lines) == 1
+    assert "RateLimitExceededError" in lines[0]
+    assert bus.stats()["dropped"]["rate_limited"] == 48
 
 
 def test_threads_start_at_first_publish_not_at_subscription():

@@ -12,6 +12,12 @@ import pytest
 
 from audit_logging.bus import Bus, Delivery
 from audit_logging.events import EVENT_ANY, Event, new_event
+from audit_logging.exceptions import (
+    AuditError,
+    CircuitOpenError,
+    PublishTimeoutError,
+    SinkError,
+)
 from audit_logging.spillover import SpillError
 from tests._helpers import Errors, FakeClock, Recorder
 from tests.engine._events import login
@@ -243,3 +249,40 @@ def test_prometheus_counts_delivered_spilled_and_queue_depth(tmp_path):
     )
     assert delivered == 10 - spilled
     assert registry.get_sample_value("audit_queue_depth", {"subscription": "slow"}) == 0
+
+
+def test_error_func_gets_every_dropped_copy_as_a_public_error(buses):
+    """Circuit-open and full-backlog drops reach a custom error_func one by one, typed."""
+    errors = Errors()
+    clock = FakeClock()
+    bus = buses(
+        asynchronous=False, circuit_max_fails=1, circuit_timeout=60, clock=clock, error_func=errors
+    )
+
+    def broken(evt: Event[Any]) -> None:
+        raise OSError("disk gone")
+
+    bus.subscribe(EVENT_ANY, broken, name="broken")
+    events = [login() for _ in range(4)]
+    for evt in events:
+        assert bus.publish(evt) is Delivery.DROPPED
+    sink_errors = errors.of(SinkError)
+    circuit = errors.of(CircuitOpenError)
+    assert len(sink_errors) == 1
+    assert len(circuit) == 3
+    assert {getattr(e, "subscription", None) for e in circuit} == {"broken"}
+    dropped_ids = [evt.id for exc, evt in errors.calls if isinstance(exc, AuditError) and evt]
+    assert set(dropped_ids) == {evt.id for evt in events}
+
+
+def test_full_backlog_drop_is_reported_as_publish_timeout(buses):
+    """A copy dropped because its backlog is full arrives as PublishTimeoutError."""
+    errors = Errors()
+    gate = threading.Event()
+    bus = buses(buffer_size=1, error_func=errors)
+    bus.subscribe(EVENT_ANY, lambda evt: gate.wait(10), name="slow")
+    outcomes = [bus.publish(login()) for _ in range(20)]
+    gate.set()
+    assert Delivery.DROPPED in outcomes
+    assert len(errors.of(PublishTimeoutError)) == outcomes.count(Delivery.DROPPED)
+    assert {getattr(e, "reason", None) for e in errors.of(PublishTimeoutError)} == {"queue_full"}

@@ -5,8 +5,8 @@ S6, disk full on the spill directory while a subscription's backlog is full. Twi
 a real 1 MiB tmpfs (root only; ENOSPC, a short write at the page boundary) and a
 child process under ``RLIMIT_FSIZE`` (a short write, then EFBIG). Pass criteria:
 ``publish`` never raises; it returns ``DROPPED`` and the reason ``spill_failed`` is
-counted (``stats()`` and ``audit_events_dropped_total``); ``error_func`` is called
-once per burst (rate-limited); the bus keeps serving in-memory delivery to the other
+counted (``stats()`` and ``audit_events_dropped_total``); a custom ``error_func`` is
+called once per dropped copy (the default, logging reporter once per burst); the bus keeps serving in-memory delivery to the other
 subscription; after space returns spilling resumes without a restart; a torn line is
 reported (file:line) on the next recovery and quarantined, and every ``SPILLED`` event
 is replayed. The store-level halves (a SpillError, one torn line, a fresh file) are
@@ -141,7 +141,7 @@ def fill_up(path: Path) -> None:
 
 @pytest.mark.timeout(60)
 def test_s6_full_tmpfs_drops_counted_once_reported_and_recovers(tiny_tmpfs: Path) -> None:
-    """S6 on tmpfs: DROPPED/spill_failed counted, one report, memory served, spill resumes."""
+    """S6 on tmpfs: DROPPED/spill_failed counted, each reported, memory served, spill resumes."""
     spill_dir = tiny_tmpfs / "spill"
     errors, registry = Errors(), CollectorRegistry()
     stuck, memory = Stuck(), Recorder("memory")
@@ -184,11 +184,14 @@ def test_s6_full_tmpfs_drops_counted_once_reported_and_recovers(tiny_tmpfs: Path
         drops = BURST - first_drop
         assert bus.stats()["dropped"] == {"spill_failed": drops}
         assert dropped_metric(registry) == drops
-        assert len(errors.calls) == 1  # one report for the whole burst
+        # A custom error_func hears of every dropped copy, with its event.
+        assert len(errors.calls) == drops
+        assert all(isinstance(exc, SpillError) for exc, _ in errors.calls)
         report = errors.calls[0][0]
-        assert isinstance(report, SpillError)
         assert "spill_failed" in str(report)
         assert "No space left on device" in str(report)
+        dropped_ids = {evt.id for _, evt in errors.calls if evt is not None}
+        assert dropped_ids == {i for i, d in acks if d is Delivery.DROPPED}
         assert memory.wait_for(len(acks))  # in-memory delivery goes on, in order
         assert memory.ids == [i for i, _ in acks]
         # A refused write on a still-empty file keeps it: no empty file per dropped event.
@@ -309,7 +312,9 @@ def test_s6_rlimit_fsize_drops_counted_once_reported_and_recovers(tmp_path: Path
     drops = burst.count(Delivery.DROPPED)
     assert out["stats"]["dropped"] == {"spill_failed": drops}
     assert out["metric"] == drops
-    (report,) = out["burst_errors"]  # once per burst
+    reports = out["burst_errors"]  # a custom error_func hears of every dropped copy
+    assert len(reports) == drops
+    report = reports[0]
     assert report.startswith("SpillError: event dropped for subscription 'stuck': spill_failed")
     assert "File too large" in report
     assert out["errors"] == out["burst_errors"]
