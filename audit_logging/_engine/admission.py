@@ -42,6 +42,7 @@ from typing import Any
 from audit_logging._engine.delivery import Deliverer, Delivery
 from audit_logging._engine.history import History
 from audit_logging._engine.lifecycle import Lifecycle
+from audit_logging._engine.reentry import MainThreadGuard
 from audit_logging._engine.reporting import ErrorReporter
 from audit_logging._engine.resilience import TokenBucket
 from audit_logging._engine.settings import BusConfig
@@ -55,6 +56,7 @@ from audit_logging.typing import BusMetrics
 __all__ = ["Admission"]
 
 _CLOSE_POLL = 0.0001
+_get_ident = threading.get_ident
 
 
 class Admission:
@@ -107,9 +109,16 @@ class Admission:
         """True once the bus began closing: every event is refused from then on."""
         self.published = 0
         """Events admitted so far."""
+        self.guard = MainThreadGuard()
+        """Notes the main thread inside the bus; the bus's other calls use it too."""
 
     def publish(
-        self, evt: Any, sync: bool, wait: float | None = None, internal: bool = False
+        self,
+        evt: Any,
+        sync: bool,
+        wait: float | None = None,
+        internal: bool = False,
+        final: bool = False,
     ) -> tuple[Delivery, Exception | None]:
         """
         Admit ``evt`` and fan it out; the outcome, and the error for ``publish_with_timeout``.
@@ -119,16 +128,33 @@ class Admission:
             sync: hand the copies over in the caller rather than queue them.
             wait: seconds to wait for backlog room (``publish_with_timeout``).
             internal: a lifecycle event (skips sampling and the rate limit).
+            final: ``audit_bus_stopped``, published by ``close`` after intake closed.
+
+        A publish that re-enters the bus in the main thread (a signal handler)
+        is deferred, see :mod:`~audit_logging._engine.reentry`.
         """
-        if self.closing:
-            return self._refuse_closed(evt)
-        if not self.running:
-            self._start()
+        guard = self.guard
+        entered = False
+        if _get_ident() == guard.main:
+            if guard.inside and not internal:
+                # Re-entered in the main thread: a signal handler (see reentry).
+                # The bus's own events, published within its calls, are not deferred.
+                guard.deferred.append((evt, sync, internal))
+                return Delivery.QUEUED, None
+            guard.inside = entered = True
+        if self.closing and not final:
+            try:
+                return self._refuse_closed(evt)
+            finally:
+                if entered:
+                    guard.inside = False
         active = self._active
         active.append(None)
         try:
-            if self.closing:
+            if self.closing and not final:
                 return self._refuse_closed(evt)
+            if not self.running:
+                self._start()
             lifecycle = self._lifecycle
             if lifecycle.started_pending and not internal:
                 lifecycle.send_started()
@@ -162,6 +188,20 @@ class Admission:
             return self._enqueue(evt, wait)
         finally:
             active.pop()
+            if entered:
+                guard.inside = False
+                if guard.deferred:
+                    self.publish_deferred()
+
+    def publish_deferred(self) -> None:
+        """
+        Publish what a signal handler published while the main thread was inside
+        the bus (called once the outer call holds nothing).
+        """
+        deferred = self.guard.deferred
+        while deferred:
+            evt, sync, internal = deferred.popleft()
+            self.publish(evt, sync, internal=internal)
 
     def _start(self) -> None:
         """
@@ -202,14 +242,19 @@ class Admission:
         self._retry_after(bucket.time_until_available())
         return delivery, RateLimitExceededError(f"rate limit exceeded; event {delivery}")
 
-    def close_intake(self) -> None:
+    def close_intake(self, deadline: float | None = None) -> bool:
         """
-        Refuse every event from now on, and wait for publishers already past the check.
+        Refuse every event from now on, and wait (until the ``time.monotonic``
+        ``deadline``) for publishers already past the check; False if one is
+        still inside (a sync publisher stuck in a handler).
         """
         self.closing = True
         self._deliverer.closing = True
         while self._active:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
             time.sleep(_CLOSE_POLL)
+        return True
 
     def reinit_after_fork(self) -> None:
         """
@@ -218,6 +263,7 @@ class Admission:
         """
         self._start_lock = threading.Lock()
         self._active = []
+        self.guard.reinit_after_fork()
         if self.running and not self.closing:
             for start in self._starters:
                 start()

@@ -16,6 +16,8 @@ each part is a module of its own:
 - :mod:`~audit_logging._engine.lifecycle`: the bus's own audit events and its
   maintenance thread;
 - :mod:`~audit_logging._engine.replay`: spilled events back through delivery;
+- :mod:`~audit_logging._engine.shutdown`: what ``close`` does, in order, in its bound;
+- :mod:`~audit_logging._engine.reentry`: publishing from a signal handler;
 - :mod:`~audit_logging._engine.process`: closing at exit, fork, SIGTERM.
 
 ``publish`` never blocks and never raises for a delivery problem: problems go
@@ -31,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -47,17 +48,18 @@ from audit_logging._engine.replay import replay_spill
 from audit_logging._engine.reporting import DropCounter, ErrorReporter
 from audit_logging._engine.resilience import CircuitBreaker, TokenBucket
 from audit_logging._engine.settings import BusConfig
-from audit_logging._engine.spill.store import SpillStore
+from audit_logging._engine.shutdown import bounded, shut_down
+from audit_logging._engine.spill.configured import spill_store_for
 from audit_logging._engine.subscription import Subscription, Subscriptions
 from audit_logging._model.event import EVENT_ANY, Event
 from audit_logging._security.access import check_history_access, current_access_context
+from audit_logging._threads import new_thread
 from audit_logging.exceptions import BusClosedError
 from audit_logging.typing import BusMetrics
 
 __all__ = ["LIFECYCLE_SOURCE", "Bus", "Delivery", "Subscription"]
 
 _TRANSPORT_NAME = "transport"
-_DRAIN_TIMEOUT = 5.0
 
 
 class Bus:
@@ -90,7 +92,7 @@ class Bus:
         self._reporter = ErrorReporter(cfg.error_func)
         self._drops = DropCounter()
         self._access_control = cfg.access_control or check_history_access
-        self._spill_store = _spill_store(cfg, clock) if cfg.spill_handler is None else None
+        self._spill_store = spill_store_for(cfg, clock) if cfg.spill_handler is None else None
         self._spill = cfg.spill_handler if cfg.spill_handler is not None else self._spill_store
         self._subs = Subscriptions()
         self._deliverer = Deliverer(
@@ -133,6 +135,10 @@ class Bus:
         self._lifecycle.publish = functools.partial(
             self._admission.publish, sync=not self._async, internal=True
         )
+        self._lifecycle.publish_final = functools.partial(
+            self._admission.publish, sync=not self._async, internal=True, final=True
+        )
+        self._guard = self._admission.guard
         self._closed = False
         self._close_lock = threading.Lock()
         self._replayed = 0
@@ -149,6 +155,7 @@ class Bus:
                 call=self._transport.send,
             )
         process.track(self)
+        self._maint.start_soon()
 
     @property
     def config(self) -> BusConfig:
@@ -302,7 +309,14 @@ class Bus:
         store = self._spill_store
         if store is None:
             return 0
-        replayed = replay_spill(store, self._subs, self._deliverer, self._history, self._reporter)
+        self._lifecycle.send_started()
+        entered = self._guard.enter()
+        try:
+            replayed = replay_spill(
+                store, self._subs, self._deliverer, self._history, self._reporter
+            )
+        finally:
+            self._leave(entered)
         self._replayed += replayed
         return replayed
 
@@ -340,50 +354,97 @@ class Bus:
         Wait until everything accepted so far is handled and the sinks flushed.
 
         Returns:
-            False if ``timeout`` seconds passed first (e.g. a handler is stuck).
+            False if ``timeout`` seconds passed first (e.g. a handler is stuck),
+            and at once, without waiting, when called from inside one of this
+            bus's handlers (it would wait for itself) or from a signal handler
+            that interrupted the bus in the main thread.
+        """
+        if self._waits_on_itself():
+            return False
+        entered = self._guard.enter()
+        try:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            ok = self._drain_until(deadline)
+            if self._spill is not None:
+                try:
+                    self._spill.flush()
+                except Exception as exc:
+                    self._reporter.report(exc, None)
+        finally:
+            self._leave(entered)
+        return ok
+
+    def _drain_until(self, deadline: float | None) -> bool:
+        """
+        Deliver what is accepted and flush the handlers, until ``deadline``.
         """
         if self._async and self._admission.running:
-            deadline = None if timeout is None else self._clock() + timeout
-            ok = self._deliverer.drain(deadline)
-        else:
-            ok = True
-            self._deliverer.flush_handlers()
-        if self._spill is not None:
-            try:
-                self._spill.flush()
-            except Exception as exc:
-                self._reporter.report(exc, None)
-        return ok
+            return self._deliverer.drain(deadline)
+        return bounded(self._deliverer.flush_handlers, deadline)
+
+    def _waits_on_itself(self) -> bool:
+        """
+        True in a thread that flush or close would wait for: one delivering for
+        this bus (a handler, a worker), or the main thread interrupted inside the
+        bus by a signal handler.
+        """
+        guard = self._guard
+        if guard.inside and threading.get_ident() == guard.main:
+            return True
+        return any(sub.held_by_caller() for sub in self._subs.all)
+
+    def _leave(self, entered: bool) -> None:
+        if entered:
+            self._guard.inside = False
+            if self._guard.deferred:
+                self._admission.publish_deferred()
 
     def close(self, timeout: float | None = None) -> None:
         """
         Stop intake, deliver (or spill) everything accepted, then close sinks,
         transport and spill. Idempotent and safe from many threads at once.
 
+        ``audit_bus_stopped`` is the last event, published after the drain with
+        the final counts.
+
         Args:
-            timeout: seconds to wait for delivery; what is still queued then is spilled
-                (or dropped and reported where no spill is configured).
+            timeout: a bound on the wall time of the whole close, whatever the
+                sinks do: what is not delivered by then is spilled (or dropped and
+                reported where no spill is configured), the copy a stuck handler
+                holds included (a replay may deliver it twice), and a handler
+                still closing at the deadline is given up on (what its
+                ``abandon()`` returns is spilled) and reported. ``None`` waits as
+                long as delivery takes.
+
+        Called from inside one of this bus's handlers (or from a signal handler
+        that interrupted the bus) it cannot wait for itself: it stops intake at
+        once and finishes the close in a thread of its own, after returning.
         """
-        with self._close_lock:
-            if self._closed:
-                return
-            self._lifecycle.send_started()
-            self._lifecycle.emit("audit_bus_stopped", self._stop_counts())
-            self._lifecycle.stop()
-            self._admission.close_intake()
-            self._maint.stop()
-            drained = self.flush(timeout)
-            if not drained:
-                self._deliverer.spill_leftovers()
-            self._pool.stop(0.0 if not drained else _DRAIN_TIMEOUT)
-            self._deliverer.spill_leftovers()
-            self._deliverer.close_handlers()
-            if self._spill is not None:
-                try:
-                    self._spill.close()
-                except Exception as exc:
-                    self._reporter.report(exc, None)
-            self._closed = True
+        if self._waits_on_itself():
+            self._admission.closing = True
+            new_thread(self.close, "audit-bus-close", timeout).start()
+            return
+        entered = self._guard.enter()
+        try:
+            with self._close_lock:
+                if self._closed:
+                    return
+                shut_down(
+                    None if timeout is None else time.monotonic() + timeout,
+                    lifecycle=self._lifecycle,
+                    lifecycle_events=self._config.lifecycle_events,
+                    admission=self._admission,
+                    maintenance=self._maint,
+                    deliverer=self._deliverer,
+                    pool=self._pool,
+                    drain_until=self._drain_until,
+                    counts=self._stop_counts,
+                    spill=self._spill,
+                    reporter=self._reporter,
+                )
+                self._closed = True
+        finally:
+            self._leave(entered)
         process.untrack(self)
 
     def _stop_counts(self) -> dict[str, Any]:
@@ -426,28 +487,6 @@ class Bus:
         self._pool.reinit_after_fork()
         self._maint.reinit_after_fork()
         self._admission.reinit_after_fork()
-
-
-def _spill_store(cfg: BusConfig, clock: Callable[[], float]) -> SpillStore | None:
-    """
-    The spill store behind ``spillover_dir`` (None without one).
-
-    The key comes from ``spill_key`` or, failing that, ``AUDIT_SPILL_KEY``, read
-    as :meth:`BusConfig.from_env` reads it.
-    """
-    if cfg.spillover_dir is None:
-        return None
-    key = cfg.spill_key
-    if key is None and os.environ.get("AUDIT_SPILL_KEY"):
-        key = BusConfig.from_env({"AUDIT_SPILL_KEY": os.environ["AUDIT_SPILL_KEY"]}).spill_key
-    return SpillStore(
-        cfg.spillover_dir,
-        key=key,
-        fsync=cfg.spill_fsync,
-        fsync_interval=cfg.spill_fsync_interval,
-        max_bytes=cfg.spill_max_bytes,
-        clock=clock,
-    )
 
 
 def _safe_role(role: object) -> str:

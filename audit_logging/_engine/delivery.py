@@ -35,6 +35,7 @@ from audit_logging._engine.settings import BusConfig
 from audit_logging._engine.spill.store import SpillStore
 from audit_logging._engine.subscription import Subscription, Subscriptions
 from audit_logging._model.event import Event
+from audit_logging._threads import new_thread
 from audit_logging.exceptions import (
     AuditError,
     BusClosedError,
@@ -77,6 +78,7 @@ _DROP_ERRORS: dict[str, type[AuditError]] = {
     "spill_full": SpillFullError,
     "spill_failed": SpillError,
     "handler_error": SinkError,
+    "close_timeout": SinkError,
     "sink_failed": SinkError,
 }
 """The public error each drop reason is reported as (anything else: :class:`AuditError`)."""
@@ -237,13 +239,16 @@ class Deliverer:
             return self.spill(evt, sub, "circuit_open")
         timed = self._timed
         start = time.perf_counter() if timed else 0.0
+        sub.in_flight = evt
         try:
             sub.call(evt)
         except Exception as exc:
+            sub.in_flight = None
             sub.failed += 1
             breaker.record_failure()
             self._reporter.report(exc, evt)
             return self.spill(evt, sub, "handler_error")
+        sub.in_flight = None
         if timed:
             self._metrics.handler_latency(evt.type, time.perf_counter() - start)
         # One subscription is delivered to by one thread at a time: ``closed`` still holds.
@@ -273,7 +278,7 @@ class Deliverer:
         backlog; the worker reaching it flushes the handler in its own thread.
 
         Returns:
-            False if the ``clock`` passed ``deadline`` first (e.g. a handler is stuck).
+            False if ``time.monotonic()`` passed ``deadline`` first (a handler is stuck).
         """
         ok = True
         markers = []
@@ -283,7 +288,7 @@ class Deliverer:
             self.pool.schedule(sub)
             markers.append(marker)
         for marker in markers:
-            remaining = None if deadline is None else max(0.0, deadline - self._clock())
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             ok = marker.done.wait(remaining) and ok
         return ok
 
@@ -314,15 +319,72 @@ class Deliverer:
                 else:
                     self.spill(item, sub, "closed")
 
-    def close_handlers(self) -> None:
+    def spill_in_flight(self) -> None:
         """
-        At close, after the last delivery: close every handler that can be closed.
+        At a close that timed out: spill the copy each stuck handler is still
+        holding, and report it with its id. The handler may still finish it, so
+        a replay can deliver it twice: at-least-once, never lost.
         """
         for sub in self._subscriptions.all:
+            evt = sub.in_flight
+            if evt is None:
+                continue
+            outcome = self.spill(evt, sub, "close_timeout")
+            self._reporter.report(
+                SinkError(
+                    f"subscription {sub.name!r} was still handling event {evt.id} "
+                    f"({evt.type}) when close timed out; {outcome}"
+                ),
+                evt,
+            )
+
+    def close_handlers(self, deadline: float | None = None) -> None:
+        """
+        At close, after the last delivery: close every handler that can be closed.
+
+        With a ``deadline`` (``time.monotonic``) the handlers close side by side,
+        each in a thread of its own, and a handler still closing at the deadline
+        is given up on: what its ``abandon()`` returns (events it accepted but has
+        not stored) is spilled for it, and it is reported.
+        """
+        subs = self._subscriptions.all
+        if deadline is None:
+            for sub in subs:
+                self._close_one(sub)
+            return
+        closing = [
+            (sub, new_thread(self._close_one, f"audit-close-{sub.name}", sub)) for sub in subs
+        ]
+        for _, thread in closing:
+            thread.start()
+        for sub, thread in closing:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                self._abandon(sub)
+
+    def _close_one(self, sub: Subscription) -> None:
+        try:
+            sub.close_handler()
+        except Exception as exc:
+            self._reporter.report(exc, None)
+
+    def _abandon(self, sub: Subscription) -> None:
+        abandon = getattr(sub.handler, "abandon", None)
+        events: list[Event[Any]] = []
+        if callable(abandon):
             try:
-                sub.close_handler()
+                events = list(abandon())
             except Exception as exc:
                 self._reporter.report(exc, None)
+        for evt in events:
+            self.spill(evt, sub, "close_timeout")
+        self._reporter.report(
+            SinkError(
+                f"the handler of subscription {sub.name!r} did not close before the "
+                f"close timeout; {len(events)} event(s) it had not stored were spilled"
+                + ("" if callable(abandon) else " (it cannot say which it holds: no abandon())")
+            )
+        )
 
     def spill(self, evt: Event[Any], sub: Subscription | None, reason: str) -> Delivery:
         """

@@ -8,9 +8,13 @@ with source :data:`LIFECYCLE_SOURCE`:
 =========================  ============================================================
 type                       payload
 =========================  ============================================================
-``audit_bus_started``      buffer_size, worker_count, asynchronous, spill (just before
-                           the first event, so every sink subscribed by then sees it)
-``audit_bus_stopped``      published, delivered, spilled, dropped (by reason)
+``audit_bus_started``      buffer_size, worker_count, asynchronous, spill (built when
+                           the bus is, so its id and time come before any event made
+                           after the bus; published just before the first event, so
+                           every sink subscribed by then sees it)
+``audit_bus_stopped``      published, delivered, spilled, dropped (by reason): the
+                           last event, published by ``close`` after the drain, so the
+                           counts are final
 ``audit_config_changed``   setting, old, new (``set_sample_rate``, ``set_history_cap``)
 ``audit_circuit_opened``   subscription
 ``audit_circuit_closed``   subscription
@@ -28,6 +32,7 @@ soon after rate limiting spilled events (debounced), and the drop summaries.
 
 from __future__ import annotations
 
+import _thread
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -66,10 +71,29 @@ class Lifecycle:
         self._lock = threading.Lock()
         self._started_sent = False
         self._stopped = False
+        # Built now so that its id (a UUIDv7) and time sort before every event
+        # built after the bus, whenever the first event is published.
+        self._started_event: Event[Any] | None = (
+            new_event(
+                "audit_bus_started",
+                LIFECYCLE_SOURCE,
+                {
+                    "buffer_size": config.buffer_size,
+                    "worker_count": config.worker_count,
+                    "asynchronous": config.asynchronous,
+                    "spill": spill,
+                },
+                context_id="",
+            )
+            if config.lifecycle_events
+            else None
+        )
         self.started_pending = False
         """True once a sink subscribed and ``audit_bus_started`` is still to be sent."""
         self.publish: Callable[[Event[Any]], object] | None = None
         """Publishes one lifecycle event, bypassing sampling and rate limiting."""
+        self.publish_final: Callable[[Event[Any]], object] | None = None
+        """Publishes ``audit_bus_stopped`` after intake closed (the bus sets it)."""
 
     def note_subscriber(self) -> None:
         """
@@ -89,16 +113,10 @@ class Lifecycle:
                 return
             self.started_pending = False
             self._started_sent = True
-        cfg = self._config
-        self.emit(
-            "audit_bus_started",
-            {
-                "buffer_size": cfg.buffer_size,
-                "worker_count": cfg.worker_count,
-                "asynchronous": cfg.asynchronous,
-                "spill": self._spill,
-            },
-        )
+            evt, self._started_event = self._started_event, None
+        publish = self.publish
+        if evt is not None and not self._stopped and publish is not None:
+            publish(evt)
 
     def emit(self, event_type: str, payload: dict[str, Any]) -> None:
         """
@@ -112,9 +130,21 @@ class Lifecycle:
 
     def stop(self) -> None:
         """
-        The bus is closing: publish nothing more.
+        The bus is closing: publish nothing more (but :meth:`emit_stopped`).
         """
         self._stopped = True
+
+    def emit_stopped(self, counts: dict[str, Any]) -> bool:
+        """
+        Publish ``audit_bus_stopped`` with the final counts, through
+        :attr:`publish_final` (intake is closed by then); True if it was published.
+        """
+        self._stopped = True
+        publish = self.publish_final
+        if not self._config.lifecycle_events or publish is None:
+            return False
+        publish(new_event("audit_bus_stopped", LIFECYCLE_SOURCE, counts, context_id=""))
+        return True
 
     def on_circuit_change(self, name: str, old: CircuitState, new: CircuitState) -> None:
         """
@@ -145,9 +175,10 @@ class Maintenance:
     One background thread per bus: periodic spill recovery, the debounced retry
     after rate limiting, and drop summaries.
 
-    Started lazily (at the first publish) and only when there is something to
-    do: a ``recover_interval``, lifecycle events (the drop summaries), or a spill
-    store with a rate limit (the retry).
+    Started at construction when there is a ``recover_interval``, else lazily
+    (at the first publish), and only when there is something to do: a
+    ``recover_interval``, lifecycle events (the drop summaries), or a spill store
+    with a rate limit (the retry).
 
     Args:
         config: the bus's settings.
@@ -207,16 +238,37 @@ class Maintenance:
                 self._cond.notify()
         self.start()
 
-    def stop(self) -> None:
+    def start_soon(self) -> None:
         """
-        Stop the thread and wait for it (up to 5 s); it is not restarted.
+        Start the thread without waiting for it (``recover_interval`` runs from
+        construction: a restarted service that only needs to recover must not
+        wait for a first publish).
+
+        ``Thread.start`` waits for the new thread, and a bus is often built by
+        ``dictConfig`` under logging's module lock, which the new thread can need
+        (a garbage collection there runs logging's weakref callback): so a
+        low-level thread, which nobody waits for, does the starting.
+        """
+        if self._config.recover_interval is None:
+            return
+        _thread.start_new_thread(self._start_quietly, ())
+
+    def _start_quietly(self) -> None:
+        try:
+            self.start()
+        except Exception as exc:  # no thread to be had: the first publish tries again
+            self._reporter.report(exc, None)
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        """
+        Stop the thread and wait for it (up to ``timeout`` s); it is not restarted.
         """
         with self._cond:
             self._stopping = True
             self._cond.notify()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(5.0)
+            thread.join(5.0 if timeout is None else min(timeout, 5.0))
 
     def reinit_after_fork(self) -> None:
         """

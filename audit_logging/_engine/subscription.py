@@ -123,6 +123,8 @@ class Subscription:
         # that comes back to the same subscription in the same thread.
         self.lock = threading.RLock()
         self.active = True
+        self.in_flight: Event[Any] | None = None
+        """The event the handler is being given right now (spilled if ``close`` times out)."""
         self.delivered = 0
         self.failed = 0
         self.call = _event_call(handler) if call is None else call
@@ -161,10 +163,19 @@ class Subscription:
         if self._close is not None:
             self._close()
 
+    def held_by_caller(self) -> bool:
+        """
+        True when the calling thread is delivering to this subscription (it is
+        inside one of its handler's calls, or a worker serving it).
+        """
+        owned = getattr(self.lock, "_is_owned", None)
+        return bool(owned()) if owned is not None else False
+
     def reinit_after_fork(self) -> None:
         """
         In a forked child: a fresh lock, and none of the parent's backlog.
         """
+        self.in_flight = None
         self.lock = threading.RLock()
         self.queue.clear()
         self.scheduled = False

@@ -1,16 +1,16 @@
 """
 Fault suite, disk and clock (issue #8): tests/reliability/SCENARIOS.md S6 and S12, through the bus.
 
-S6, disk full on the spill directory while a subscription's backlog is full. Twice:
-a real 1 MiB tmpfs (root only; ENOSPC, a short write at the page boundary) and a
-child process under ``RLIMIT_FSIZE`` (a short write, then EFBIG). Pass criteria:
-``publish`` never raises; it returns ``DROPPED`` and the reason ``spill_failed`` is
-counted (``stats()`` and ``audit_events_dropped_total``); a custom ``error_func`` is
-called once per dropped copy (the default, logging reporter once per burst); the bus keeps serving in-memory delivery to the other
-subscription; after space returns spilling resumes without a restart; a torn line is
-reported (file:line) on the next recovery and quarantined, and every ``SPILLED`` event
-is replayed. The store-level halves (a SpillError, one torn line, a fresh file) are
-in tests/engine/spill/test_store.py.
+S6, disk full on the spill directory while a subscription's backlog is full. Twice: a
+real 1 MiB tmpfs (root only; ENOSPC, a short write at the page boundary) and a child
+process under ``RLIMIT_FSIZE`` (a short write, then EFBIG). Pass criteria: ``publish``
+never raises; it returns ``DROPPED`` and the reason ``spill_failed`` is counted
+(``stats()`` and ``audit_events_dropped_total``); a custom ``error_func`` is called
+once per dropped copy (the default, logging reporter once per burst); the bus keeps
+serving in-memory delivery to the other subscription; after space returns spilling
+resumes without a restart; a torn line is reported (file:line) on the next recovery
+and quarantined, and every ``SPILLED`` event is replayed. The store-level halves (a
+SpillError, one torn line, a fresh file) are in tests/engine/spill/test_store.py.
 
 S12, the wall clock jumps back one hour mid-stream, then forward two (time_machine),
 while events flow through a bus with a rate limit, a circuit breaker, a spill
