@@ -2,11 +2,19 @@
 ``audit-logging replay-spill``: recover a spill directory into sinks given on the
 command line, and say how many events went where.
 
-Each spilled line is marked with the subscription it was spilled for (``file``,
-``database``, ``kafka`` as :func:`~audit_logging._bridges.setup.setup_logging` and the demo
-name them), or for all. A line goes to the given sinks it is meant for; a line
-for a subscription not given here is kept in the directory for a later run
-(``--any-subscription`` sends every line to every given sink instead).
+Each spilled line is marked with the subscription it was spilled for, or for
+all. A line goes to the given sinks it is meant for: ``--file`` takes lines
+marked ``file``, ``--db`` lines marked ``db`` (the README's and dictConfig's
+name) or ``database`` (:func:`~audit_logging._bridges.setup.setup_logging`'s),
+``--kafka`` lines marked ``kafka``; ``--route NAME=file|db|kafka`` adds the
+names an application gave its own sinks. A line for a subscription not given
+here is kept in the directory for a later run (``--any-subscription`` sends
+every line to every given sink instead).
+
+Exit status: 0 when every line reached its sinks; 1 when anything was left
+undelivered (a sink failed, lines kept for subscriptions not given, corrupt
+lines quarantined), with how many and why: a cron job or a deploy script
+must not read "0" as "the spill is empty".
 
 Durability: a line is removed only after every target stored it — the file
 sink writes through, the database sink is flushed (one transaction per event),
@@ -44,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topic", default="audit", help="Kafka topic (default: audit)")
     add_kafka_options(parser)
     parser.add_argument(
+        "--route",
+        action="append",
+        default=[],
+        metavar="NAME=SINK",
+        help="also replay lines spilled for subscription NAME into SINK (file, db or kafka)",
+    )
+    parser.add_argument(
         "--any-subscription",
         action="store_true",
         help="send every spilled event to every given sink, whatever it was spilled for",
@@ -55,8 +70,9 @@ class _Target:
     One sink of the replay, with what it took and whether it failed.
     """
 
-    def __init__(self, name: str, where: str, handler: Any) -> None:
+    def __init__(self, name: str, where: str, handler: Any, *aliases: str) -> None:
         self.name = name
+        self.names = {name, *aliases}
         self.where = where
         self.handler = handler
         self.stored = 0
@@ -93,7 +109,7 @@ def _targets(args: argparse.Namespace) -> list[_Target]:
 
             db = DatabaseHandler(args.db, table=args.table, retry_count=2, retry_delay=0.2)
             where = safe_text(db.engine.url.render_as_string(hide_password=True), 200)
-            targets.append(_Target("database", where, db))
+            targets.append(_Target("database", where, db, "db"))
         if args.kafka:
             handler = kafka_handler(
                 args.kafka, args.topic, args.kafka_backend, args.kafka_api_version
@@ -145,8 +161,16 @@ def run(args: argparse.Namespace) -> int:
         store = SpillStore(args.dir, key=key, fsync="always")
     except (SpillError, ValueError, TypeError) as exc:
         raise CLIError(f"--dir: {safe_text(exc, 300)}") from None
+    routes = _routes(args.route)
     targets = _targets(args)
-    by_name = {t.name: t for t in targets}
+    by_name = {alias: t for t in targets for alias in t.names}
+    for name, kind in routes.items():
+        target = by_name.get(kind)
+        if target is None:
+            _close(targets)
+            store.close()
+            raise CLIError(f"--route {safe_text(name, 60)}={kind}: no --{kind} sink given")
+        by_name[name] = target
     unknown: Counter[str] = Counter()
     bad: list[str] = []
 
@@ -181,7 +205,23 @@ def run(args: argparse.Namespace) -> int:
         unknown=unknown,
         bad=bad,
     )
-    return 1 if any(t.error is not None for t in targets) else 0
+    failed = any(t.error is not None for t in targets)
+    return 1 if failed or result.kept or bad else 0
+
+
+_KINDS = {"file": "file", "db": "database", "database": "database", "kafka": "kafka"}
+
+
+def _routes(given: list[str]) -> dict[str, str]:
+    routes: dict[str, str] = {}
+    for item in given:
+        name, sep, kind = item.partition("=")
+        if not sep or not name or kind not in _KINDS:
+            raise CLIError(
+                f"--route {safe_text(item, 80)}: expected NAME=file, NAME=db or NAME=kafka"
+            )
+        routes[name] = "db" if _KINDS[kind] == "database" else kind
+    return routes
 
 
 def _report(

@@ -51,7 +51,7 @@ def test_replay_spill_keeps_copies_for_sinks_not_given(tmp_path: Path) -> None:
     store.write(f.new_auth_login("spilled", "k"), "kafka")
     store.close()
     done = cli(tmp_path, "replay-spill", "--dir", "spill", "--file", "out.jsonl")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1, done.stderr  # something was left: not "all done"
     assert "1 kept" in done.stdout
     assert "'kafka'" in done.stdout
     assert list((tmp_path / "spill").glob("spill-*.jsonl"))
@@ -86,3 +86,45 @@ def test_replay_spill_keeps_events_when_the_sink_fails(tmp_path: Path) -> None:
         for line in p.read_text().splitlines()
     ]
     assert len(kept) == 3
+
+
+@pytest.mark.timeout(60)
+def test_replay_spill_takes_the_readme_sink_names_by_default(tmp_path: Path) -> None:
+    """Lines spilled for "db" (README, dictConfig) and "database" (setup_logging) go to --db."""
+    store = SpillStore(tmp_path / "spill")
+    store.write(f.new_auth_login("spilled", "a"), "db")
+    store.write(f.new_auth_login("spilled", "b"), "database")
+    store.write(f.new_auth_login("spilled", "c"), "file")
+    store.close()
+    done = cli(
+        tmp_path,
+        "replay-spill",
+        "--dir",
+        "spill",
+        "--db",
+        "sqlite:///out.db",
+        "--file",
+        "out.jsonl",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 -> database" in done.stdout
+    assert "1 -> file" in done.stdout
+    con = sqlite3.connect(tmp_path / "out.db")
+    assert con.execute("SELECT count(*) FROM audit").fetchone() == (2,)
+    con.close()
+    assert not list((tmp_path / "spill").glob("spill-*.jsonl"))
+
+
+@pytest.mark.timeout(60)
+def test_replay_spill_routes_an_applications_own_sink_names(tmp_path: Path) -> None:
+    """--route NAME=db replays lines spilled for a sink the application named NAME."""
+    store = SpillStore(tmp_path / "spill")
+    store.write(f.new_auth_login("spilled", "a"), "audit_pg")
+    store.close()
+    args = ("replay-spill", "--dir", "spill", "--db", "sqlite:///out.db")
+    assert cli(tmp_path, *args).returncode == 1
+    done = cli(tmp_path, *args, "--route", "audit_pg=db")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 -> database" in done.stdout
+    assert_clear_error(cli(tmp_path, *args, "--route", "nonsense"), "--route")
+    assert_clear_error(cli(tmp_path, *args, "--route", "x=kafka"), "no --kafka")
