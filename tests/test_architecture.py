@@ -41,6 +41,7 @@ FACES = [
     "contrib/django/__init__.py",
     "contrib/django/apps.py",
     "contrib/flask.py",
+    "contrib/gunicorn.py",
     "sinks/__init__.py",
     "sinks/file.py",
     "sinks/database.py",

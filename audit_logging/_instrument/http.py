@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from audit_logging._instrument.lifespan import ATEXIT_TIMEOUT, serve_lifespan
 from audit_logging._model.context import bind_context_id
 from audit_logging._model.factories import (
     new_http_method_not_allowed,
@@ -199,9 +200,13 @@ class AuditMiddleware:
         *,
         source: str = "http",
         clock: Callable[[], float] = time.perf_counter,
+        close_on_shutdown: bool = True,
+        shutdown_timeout: float = ATEXIT_TIMEOUT,
     ) -> None:
         self.app = app
         self.auditor = HTTPAuditor(bus, source=source, clock=clock)
+        self.close_on_shutdown = close_on_shutdown
+        self.shutdown_timeout = shutdown_timeout
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """
@@ -240,7 +245,9 @@ class AuditMiddleware:
 
 class ASGIAuditMiddleware:
     """
-    ASGI middleware for HTTP scopes (other scopes pass through untouched).
+    ASGI middleware for HTTP scopes; the lifespan scope closes the buses at
+    shutdown (see :mod:`~audit_logging._instrument.lifespan`); other scopes pass
+    through untouched.
 
     Args:
         app: the ASGI application.
@@ -248,6 +255,10 @@ class ASGIAuditMiddleware:
             appends to a backlog, so it does not block the event loop.
         source: the events' source.
         clock: monotonic clock for durations (tests).
+        close_on_shutdown: close every open bus at ``lifespan.shutdown`` (the
+            one moment uvicorn-style servers give before the process dies of
+            the re-raised SIGTERM); False leaves it to the application.
+        shutdown_timeout: seconds each bus gets to deliver at shutdown.
     """
 
     def __init__(
@@ -257,9 +268,13 @@ class ASGIAuditMiddleware:
         *,
         source: str = "http",
         clock: Callable[[], float] = time.perf_counter,
+        close_on_shutdown: bool = True,
+        shutdown_timeout: float = ATEXIT_TIMEOUT,
     ) -> None:
         self.app = app
         self.auditor = HTTPAuditor(bus, source=source, clock=clock)
+        self.close_on_shutdown = close_on_shutdown
+        self.shutdown_timeout = shutdown_timeout
 
     async def __call__(
         self,
@@ -270,8 +285,12 @@ class ASGIAuditMiddleware:
         """
         Serve one request inside its context id.
         """
-        if scope.get("type") != "http":
-            await self.app(scope, receive, send)
+        kind = scope.get("type")
+        if kind != "http":
+            if kind == "lifespan" and self.close_on_shutdown:
+                await serve_lifespan(self.app, scope, receive, send, timeout=self.shutdown_timeout)
+            else:
+                await self.app(scope, receive, send)
             return
         header: bytes | None = None
         for key, value in scope.get("headers") or ():
