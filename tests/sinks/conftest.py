@@ -101,7 +101,10 @@ class Database:
             return list(conn.execute(sa.select(table).order_by(table.c.id)))
 
     def count(self, name: str) -> int:
-        """Rows in table ``name``."""
+        """Rows in table ``name`` (0 while the sink has not created it: it does so at its
+        first write, never at construction)."""
+        if not sa.inspect(self.engine).has_table(name):
+            return 0
         table = self.table(name)
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())

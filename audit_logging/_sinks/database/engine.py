@@ -4,6 +4,8 @@ Building the SQLAlchemy engine of the SQL sink, and showing its URL without the 
 Engines built here from a URL get timeouts so a dead or unreachable server can
 never hang a flush (values can be overridden in the URL query string):
 
+The connect timeout is the handler's ``connect_timeout`` option (5 s there).
+
 - PostgreSQL (libpq via psycopg/psycopg2): ``connect_timeout=10`` s, TCP
   keepalives (idle 30 s, interval 10 s, 3 probes) and ``tcp_user_timeout=30000``
   ms (unacknowledged data fails the connection after 30 s). No ``options``
@@ -14,8 +16,10 @@ never hang a flush (values can be overridden in the URL query string):
   connection (see :data:`STRICT_SQL_MODE`). An engine the application passes in is
   not changed: the sink makes its own transactions strict and restores the
   session's ``sql_mode`` after each.
-- SQLite: an in-memory database gets a single shared connection (``StaticPool``)
-  so the flusher thread and the caller see the same database.
+- SQLite: the busy timeout (``timeout``, how long a locked database is waited
+  for) is the connect timeout; an in-memory database gets a single shared
+  connection (``StaticPool``) so the flusher thread and the caller see the same
+  database.
 """
 
 from __future__ import annotations
@@ -129,7 +133,9 @@ def _set_strict_sql_mode(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
-def create_audit_engine(url: str | URL) -> Engine:
+def create_audit_engine(
+    url: str | URL, *, connect_timeout: float = _CONNECT_TIMEOUT, io_timeout: float = _IO_TIMEOUT
+) -> Engine:
     """
     Build an engine for the sink from a URL, with the timeouts and session settings above.
 
@@ -140,7 +146,7 @@ def create_audit_engine(url: str | URL) -> Engine:
     """
     parsed = parse_url(url)
     try:
-        return _build_engine(parsed)
+        return _build_engine(parsed, connect_timeout, io_timeout)
     except sa.exc.ArgumentError as exc:  # an unknown dialect or driver, a malformed URL
         lines = str(exc).strip().splitlines()
         detail = mask_text(f"{type(exc).__name__}: {lines[0] if lines else ''}", parsed)
@@ -167,7 +173,7 @@ def _require_driver(driver: str) -> None:
             raise MissingDependencyError("PyMySQL", "db") from exc
 
 
-def _build_engine(parsed: URL) -> Engine:
+def _build_engine(parsed: URL, connect_timeout: float, io_timeout: float) -> Engine:
     backend = parsed.get_backend_name()
     driver = parsed.get_driver_name()
     _require_driver(driver)
@@ -177,27 +183,48 @@ def _build_engine(parsed: URL) -> Engine:
     defaults: dict[str, Any] = {}
     if backend == "postgresql" and driver in ("psycopg", "psycopg2"):
         defaults = {
-            "connect_timeout": _CONNECT_TIMEOUT,
+            # libpq takes whole seconds (and treats 1 as 2); never 0, which means "forever".
+            "connect_timeout": max(1, round(connect_timeout)),
             "keepalives": 1,
             "keepalives_idle": 30,
             "keepalives_interval": 10,
             "keepalives_count": 3,
-            "tcp_user_timeout": _IO_TIMEOUT * 1000,
+            "tcp_user_timeout": int(io_timeout * 1000),
         }
     elif backend in ("mysql", "mariadb") and driver == "pymysql":
         defaults = {
-            "connect_timeout": _CONNECT_TIMEOUT,
-            "read_timeout": _IO_TIMEOUT,
-            "write_timeout": _IO_TIMEOUT,
+            "connect_timeout": connect_timeout,
+            "read_timeout": io_timeout,
+            "write_timeout": io_timeout,
             "charset": "utf8mb4",
         }
-    elif backend == "sqlite" and parsed.database in (None, "", ":memory:"):
-        kwargs["poolclass"] = StaticPool
-        connect_args["check_same_thread"] = False
+    elif backend == "sqlite":
+        defaults = {"timeout": connect_timeout}
+        if parsed.database in (None, "", ":memory:"):
+            kwargs["poolclass"] = StaticPool
+            connect_args["check_same_thread"] = False
     for key, value in defaults.items():
         if key not in query:
             connect_args[key] = value
     engine = sa.create_engine(parsed, connect_args=connect_args, **kwargs)
     if backend in ("mysql", "mariadb"):
         sa_event.listen(engine, "connect", _set_strict_sql_mode)
+        if driver == "pymysql" and "read_timeout" not in query:
+            sa_event.listen(engine, "do_connect", _pymysql_connector(connect_timeout, io_timeout))
     return engine
+
+
+def _pymysql_connector(connect_timeout: float, io_timeout: float) -> Any:
+    """
+    PyMySQL reads the server's greeting under ``read_timeout``, not
+    ``connect_timeout``: a server that accepts and never answers would hold every
+    connection attempt for the read timeout. Connect with the connect timeout as
+    the read timeout, then give the connection its real read timeout.
+    """
+
+    def connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        conn = dialect.loaded_dbapi.connect(*cargs, **{**cparams, "read_timeout": connect_timeout})
+        conn._read_timeout = io_timeout
+        return conn
+
+    return connect

@@ -18,22 +18,21 @@ What happens to an event that is not stored (the batch side is
 
 - The database is unreachable or fails for a reason that is not the row's fault:
   the batch is retried, then the events go back through the failure callback the
-  bus gave at subscription and the bus spills them for this subscription; without
-  a bus they are logged and counted in ``lost_events``.
-- While the database is known to be down (the last batch failed after its
-  retries) and the handler is on a bus, ``write_event`` refuses new events at once
-  with :class:`DatabaseUnavailableError`: the bus spills them to disk and its
-  circuit breaker opens, instead of the events waiting in memory (where a crash
-  would lose them) for the next round of retries, and instead of every accepted
-  event counting as a success that keeps the circuit closed. One event is let
-  through as a probe when nothing is pending or being written (so the database
-  is tried again with one event, not a backlog); the first batch that commits
-  ends the outage.
-  Attached to a logger (no bus to spill to), the handler keeps accepting.
-- The backlog (``max_pending`` events) is full because the database is slower
-  than the producers or down: ``write_event`` waits up to ``put_timeout`` seconds
-  for room, then raises :class:`DatabaseUnavailableError`, so the bus spills that
-  event and its circuit breaker sees the outage.
+  bus gave at subscription and the bus spills them for this subscription.
+- On a bus, while the database is known to be down (the last batch failed after
+  its retries) or a write has been stuck for ``stall_timeout`` (a frozen
+  server), ``write_event`` refuses new events with
+  :class:`DatabaseUnavailableError`: the bus spills them and its circuit breaker
+  opens, instead of them waiting in memory where a crash would lose them. One
+  probe event is let through when nothing is pending or being written; the
+  first batch that commits ends the outage. The backlog is bounded by
+  ``max_pending``: past it, after ``put_timeout``, events are refused the same way.
+- On a plain logger (no bus to spill to), a batch that failed after its retries
+  goes back in front of the backlog, within ``max_pending``, and is retried
+  after a backoff (0.5 s doubling to 30 s) until the database returns; what does
+  not fit is counted in ``lost_events`` and reported, never dropped silently.
+- ``abandon()`` (the bus's ``close`` ran out of time) hands back everything not
+  known to be stored, the batch being written included, without waiting.
 - A transaction runs longer than ``timeout`` (a server or proxy that stopped
   answering, which no TCP timeout detects): its connection is cut by
   :class:`~audit_logging._sinks.database.watchdog.SocketWatchdog` and the batch retried.
@@ -48,15 +47,10 @@ What happens to an event that is not stored (the batch side is
 Connection problems are reported with the URL's password masked
 (``URL.render_as_string(hide_password=True)``); a driver message that contains the
 password is masked and not chained (see :mod:`~audit_logging._sinks.database.errors`,
-where every SQLAlchemy error is translated). After ``os.fork()`` the child drops
-the parent's pooled connections (``engine.dispose(close=False)``) and pending
-events, and starts its own flusher thread with its first event. See
-:mod:`~audit_logging._sinks.database.schema` for the table layout,
-:mod:`~audit_logging._sinks.database.engine` for the connection timeouts and
-:mod:`~audit_logging._sinks.database.rows` for the checks made before a row is sent.
-
-Nothing here imports SQLAlchemy at import time: the handler imports its SQLAlchemy
-half when it is built.
+where every SQLAlchemy error is translated). A forked child drops the parent's
+pooled connections and pending events. See ``schema`` (the table), ``engine``
+(timeouts) and ``rows`` (checks before a row is sent). SQLAlchemy is imported
+when the handler is built, not at import time.
 """
 
 from __future__ import annotations
@@ -65,12 +59,13 @@ import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from audit_logging._model.event import Event
+from audit_logging._records.logrecord import record_to_event
 from audit_logging._sinks.base import SinkHandler
+from audit_logging._sinks.database import forking
 from audit_logging._sinks.database.api import require_sqlalchemy
 from audit_logging._sinks.database.watchdog import SocketWatchdog
 from audit_logging._sinks.deadletter import DeadLetterFile
@@ -85,19 +80,11 @@ if TYPE_CHECKING:
 
 __all__ = ["DatabaseHandler"]
 
+_MAX_PENDING = 2_000
+_FIRST_BACKOFF = 0.5
+_MAX_BACKOFF = 30.0
+
 _log = logging.getLogger("audit_logging.sinks")
-
-
-_LIVE: weakref.WeakSet[DatabaseHandler] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for handler in list(_LIVE):
-        handler._reinit_after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class DatabaseHandler(SinkHandler):
@@ -113,19 +100,29 @@ class DatabaseHandler(SinkHandler):
         flush_interval: seconds an event may wait in a partial batch.
         retry_count: retries of a failed transaction before the events are handed back.
         retry_delay: first wait between retries; doubles each time.
-        create_table: create the table and indexes if missing (at construction, or
-            at the first write if the database is down then).
+        create_table: create the table and indexes if missing, before the first
+            write, in the flusher thread: building the handler never touches the
+            network, so a database that accepts and never answers cannot hold up
+            a worker's boot.
         dead_letter_dir: where events the table cannot hold are written; ``None``
             means they are logged and counted as lost.
         max_payload_bytes: largest payload (canonical JSON, UTF-8) stored; larger
             events are dead-lettered as ``record_too_large``.
-        max_pending: events held in memory (default ``max(10 * batch_size, 10_000)``);
-            when full, ``write_event`` waits for the flusher.
+        max_pending: events held in memory (default 2 000); when full,
+            ``write_event`` waits for the flusher (``put_timeout``), then refuses
+            the event: on a bus it is spilled, on a plain logger it is counted in
+            ``lost_events`` and reported.
         put_timeout: how long ``write_event`` waits for room in a full backlog before
             raising :class:`DatabaseUnavailableError` (the bus then spills the event).
-        timeout: seconds one transaction may take; past it the connection is cut
-            (see :mod:`audit_logging._sinks.database.watchdog`) and the batch retried. ``None``
-            disables the watchdog.
+        timeout: the statement timeout, on every dialect: seconds one transaction
+            may take; past it the connection is cut (see
+            :mod:`audit_logging._sinks.database.watchdog`) and the batch retried.
+            ``None`` disables the watchdog.
+        connect_timeout: seconds a connection attempt may take (libpq rounds to
+            whole seconds); also SQLite's busy timeout. Ignored for an ``Engine``.
+        stall_timeout: on a bus, a write still running after this many seconds
+            (a frozen server) makes the handler refuse new events, so the bus
+            spills them instead of them piling up in memory behind it.
         clock: monotonic clock for the flush interval (injected in tests).
         level: the handler level (for records from ordinary loggers).
 
@@ -149,6 +146,8 @@ class DatabaseHandler(SinkHandler):
         max_pending: int | None = None,
         put_timeout: float = 1.0,
         timeout: float | None = 60.0,
+        connect_timeout: float = 5.0,
+        stall_timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         level: int | str = logging.NOTSET,
     ) -> None:
@@ -163,13 +162,14 @@ class DatabaseHandler(SinkHandler):
             raise ValueError(f"max_payload_bytes must be >= 1, got {max_payload_bytes}")
         if put_timeout < 0 or (timeout is not None and not timeout > 0):
             raise ValueError("put_timeout must be >= 0 and timeout > 0 (or None)")
+        if not connect_timeout > 0 or not stall_timeout > 0:
+            raise ValueError("connect_timeout and stall_timeout must be > 0")
         require_sqlalchemy()
         # Imported here, not at the top: importing this module must not need SQLAlchemy.
         from sqlalchemy.engine import Engine as _Engine
 
         from audit_logging._sinks.database.batches import BatchWriter
         from audit_logging._sinks.database.engine import create_audit_engine, masked_url
-        from audit_logging._sinks.database.errors import describe_error
         from audit_logging._sinks.database.schema import validate_table_name
         from audit_logging._sinks.database.writer import SQLWriter
 
@@ -177,14 +177,15 @@ class DatabaseHandler(SinkHandler):
         if isinstance(url_or_engine, _Engine):
             engine, self._owns_engine = url_or_engine, False
         else:
-            engine, self._owns_engine = create_audit_engine(url_or_engine), True
+            engine = create_audit_engine(url_or_engine, connect_timeout=connect_timeout)
+            self._owns_engine = True
         self._engine: Engine = engine
         self._url_text: str = masked_url(engine)
         self.table = table
         self._batch_size = batch_size
         self._flush_interval = float(flush_interval)
         self._retry_count = retry_count
-        self._max_pending = max_pending if max_pending is not None else max(10 * batch_size, 10_000)
+        self._max_pending = max_pending if max_pending is not None else _MAX_PENDING
         if self._max_pending < 1:
             raise ValueError(f"max_pending must be >= 1, got {max_pending}")
         self._put_timeout = float(put_timeout)
@@ -207,6 +208,12 @@ class DatabaseHandler(SinkHandler):
         self._pending: list[Event[Any]] = []
         self._first_at = 0.0
         self._in_flight = 0  # events taken by the write in progress
+        self._writing: Sequence[Event[Any]] = ()  # those events (abandon() returns them)
+        self._write_started = 0.0
+        self._stall_timeout = float(stall_timeout)
+        self._abandoned = False
+        self._retry_at: float | None = None  # plain logger: when to retry the backlog
+        self._backoff = 0.0
         self._outage = False  # the last write failed after its retries (on a bus)
         self._accepting = True
         self._stopping = False
@@ -225,17 +232,7 @@ class DatabaseHandler(SinkHandler):
             on_rejected=self._dead_letter,
             on_failed=self._failed,
         )
-        _LIVE.add(self)
-        if create_table:
-            try:
-                self._writer.ensure_ready()
-            except Exception as exc:
-                _log.warning(
-                    "%s: table %r not ready (%s); will retry at the first write",
-                    self._label,
-                    table,
-                    describe_error(exc, engine),
-                )
+        forking.track(self)
 
     @property
     def engine(self) -> Engine:
@@ -262,7 +259,12 @@ class DatabaseHandler(SinkHandler):
         with self._lock:
             pending = self._pending
             n = len(pending)
-            if n < self._max_pending and self._accepting and not self._outage:
+            if (
+                n + self._in_flight < self._max_pending
+                and self._accepting
+                and not self._outage
+                and not (self._in_flight and self._stalled())
+            ):
                 pending.append(evt)
                 if n == 0:
                     self._first_at = self._clock()
@@ -293,7 +295,12 @@ class DatabaseHandler(SinkHandler):
                 if self._outage:
                     self._probe_or_refuse(evt)
                     return
-                if len(self._pending) < self._max_pending:
+                if self._in_flight and self._stalled():
+                    raise DatabaseUnavailableError(
+                        f"{self._label}: a write to {self._url_text} has not finished after "
+                        f"{self._stall_timeout}s; event refused so that it is spilled"
+                    )
+                if len(self._pending) + self._in_flight < self._max_pending:
                     self._pending.append(evt)
                     self._wake()
                     return
@@ -305,6 +312,14 @@ class DatabaseHandler(SinkHandler):
                         f"{self._put_timeout}s; {self._url_text} is slow or unavailable"
                     )
                 self._space.wait(remaining)
+
+    def _stalled(self) -> bool:
+        # Called with self._lock held while a write is in progress. Only on a bus:
+        # a plain logger has nowhere better than memory for the event.
+        return (
+            self._failure_callback is not None
+            and time.monotonic() - self._write_started >= self._stall_timeout
+        )
 
     def _probe_or_refuse(self, evt: Event[Any]) -> None:
         # Called with self._lock held, while the database is known to be down.
@@ -336,6 +351,13 @@ class DatabaseHandler(SinkHandler):
                 while not self._stopping:
                     n = len(self._pending)
                     timeout: float | None = None
+                    retry_at = self._retry_at
+                    if retry_at is not None:  # a plain logger's backlog waits out an outage
+                        timeout = retry_at - self._clock()
+                        if timeout > 0:
+                            cond.wait(timeout)
+                            continue
+                        break
                     if n >= self._batch_size or n >= self._max_pending:
                         break
                     if n:
@@ -352,6 +374,9 @@ class DatabaseHandler(SinkHandler):
             with self._lock:
                 events, self._pending = self._pending, []
                 self._in_flight = len(events)
+                self._writing = events
+                self._write_started = time.monotonic()
+                self._retry_at = None
                 self._space.notify_all()
             if not events:
                 return
@@ -363,19 +388,85 @@ class DatabaseHandler(SinkHandler):
             finally:
                 with self._lock:
                     self._in_flight = 0
+                    self._writing = ()
+                    self._space.notify_all()  # the batch's room is free again
+
+    def abandon(self) -> list[Event[Any]]:
+        """
+        Give up on this handler (the bus's ``close`` ran out of time): return, without
+        waiting, every event accepted and not known to be stored (the pending ones
+        and the batch being written, which may still commit: a replay of those is
+        a duplicate the table ignores), and forget them.
+        """
+        with self._lock:
+            events = [*self._writing, *self._pending]
+            self._pending = []
+            self._writing = ()
+            self._abandoned = True
+            self._accepting = False
+            self._stopping = True
+            self._cond.notify_all()
+            self._space.notify_all()
+        return events
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """
+        Store a record from an ordinary logger; a full backlog (a long outage)
+        counts the event in ``lost_events`` and reports it, rather than a traceback.
+        """
+        try:
+            evt = record_to_event(record)
+        except Exception:
+            self.handleError(record)
+            return
+        try:
+            self.write_event(evt)
+        except DatabaseUnavailableError as exc:
+            self._report_failed([evt], exc)
+        except Exception:
+            self.handleError(record)
 
     def _stored(self, n: int, committed: bool) -> None:
         self.stored_events += n
-        if committed and self._outage:
-            with self._lock:
-                self._outage = False
+        if committed:
+            self._backoff = 0.0
+            if self._outage:
+                with self._lock:
+                    self._outage = False
 
     def _failed(self, events: Sequence[Event[Any]], error: BaseException) -> None:
+        if self._abandoned:  # abandon() returned them to the bus already
+            return
         if self._failure_callback is not None:  # on a bus: refuse until a write succeeds
             with self._lock:
                 self._outage = True
                 self._space.notify_all()
+        elif not self._stopping:
+            events = self._keep_for_retry(events)
         self._report_failed(events, error)
+
+    def _keep_for_retry(self, events: Sequence[Event[Any]]) -> Sequence[Event[Any]]:
+        """
+        On a plain logger (no bus to spill to): put the failed batch back in front
+        of the backlog, within ``max_pending``, and retry it after a backoff (doubling
+        up to 30 s); returns what did not fit, which is reported as lost.
+        """
+        with self._lock:
+            room = max(0, self._max_pending - len(self._pending))
+            kept, overflow = list(events[:room]), events[room:]
+            self._pending[:0] = kept
+            if kept:
+                self._backoff = min(_MAX_BACKOFF, max(self._backoff * 2, _FIRST_BACKOFF))
+                self._retry_at = self._clock() + self._backoff
+                self._first_at = self._clock()
+                _log.warning(
+                    "%s: %d event(s) kept in memory, retried in %.1fs (%s is unavailable)",
+                    self._label,
+                    len(kept),
+                    self._backoff,
+                    self._url_text,
+                )
+        return overflow
 
     def _reinit_after_fork(self) -> None:
         self._lock = threading.Lock()
@@ -402,6 +493,6 @@ class DatabaseHandler(SinkHandler):
             flusher.join()
         self._drain()
         self._watchdog.stop()
-        _LIVE.discard(self)
+        forking.forget(self)
         if self._owns_engine:
             self._writer.dispose()
