@@ -40,7 +40,13 @@ before ``write_event`` returns. ``flush()`` means "reached the operating system"
 ``fsync=True`` also fsyncs each batch (and the directory after a rotation).
 Accepted is not durable: until its batch is written an event lives only in
 memory, so ``kill -9`` loses at most ``flush_interval`` seconds or ``batch_bytes``
-of events (``flush_interval=0`` trades throughput for none).
+of events (``flush_interval=0`` trades throughput for none). A batch stays in the
+handler until it reached the file: a write interrupted by ``SystemExit`` or
+``KeyboardInterrupt`` (a signal) leaves the lines that did not reach it for the next
+flush or ``close()``, and a signal handler that logs while this thread is writing
+has its line written by that write, without waiting for itself
+(:mod:`~audit_logging._sinks.file.pending`). :meth:`abandon` hands back what is not
+written yet, without waiting (for a bus whose ``close(timeout)`` ran out).
 
 Retention: keep everything by default; ``backup_count`` and ``max_age_days`` set
 limits, and ``0`` means "no limit" for both (so the stdlib's ``backupCount=0``
@@ -83,6 +89,7 @@ from audit_logging._sinks.base import SinkHandler
 from audit_logging._sinks.file.files import symlink_error
 from audit_logging._sinks.file.maintenance import Maintenance
 from audit_logging._sinks.file.options import DEFAULT_MAX_BYTES, DEFAULT_MODE, file_options
+from audit_logging._sinks.file.pending import PendingBatch
 from audit_logging._sinks.file.writer import LogWriter, WriteFailed
 from audit_logging._threads import new_thread
 
@@ -207,12 +214,14 @@ class RotatingJSONFileHandler(SinkHandler):
             self._maintenance.request()
 
     def _init_runtime_state(self) -> None:
-        self._buf_lock = threading.Lock()
-        self._io_lock = threading.Lock()
-        self._events: list[Event[Any]] = []
-        self._lines: list[bytes] = []
-        self._pending = 0
-        self._accepting = True
+        self._batch = PendingBatch()
+        self._buf_lock = self._batch.lock
+        # Re-entrant with a depth count, as the batch's lock (see pending.py): a signal
+        # handler that logs while this thread writes must not wait for itself.
+        self._io_lock = threading.RLock()
+        self._io_depth = 0
+        self._io_again = False
+        self._abandoned = False
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
 
@@ -245,17 +254,20 @@ class RotatingJSONFileHandler(SinkHandler):
                 events of that batch went to the failure callback).
         """
         line = evt.to_json_bytes() + b"\n"
-        with self._buf_lock:
-            if not self._accepting:
-                raise ValueError(f"{self!r} is closed")
-            self._events.append(evt)
-            self._lines.append(line)
-            self._pending += len(line)
-            due = self._write_through or self._pending >= self._batch_bytes
-            if not due and self._flusher is None:
-                self._start_flusher()
-        if due:
-            self._write_pending(current=evt, only_if_due=True)
+        try:
+            pending = self._batch.accept(evt, line)
+        except ValueError:
+            raise ValueError(f"{self!r} is closed") from None
+        if pending is None:  # set aside by a signal handler's call: the outer call writes it
+            return
+        due = self._write_through or pending >= self._batch_bytes
+        if not due:
+            if self._flusher is None:
+                with self._buf_lock:
+                    if self._flusher is None:
+                        self._start_flusher()
+            return
+        self._write_pending(current=evt, only_if_due=True)
 
     def emit(self, record: logging.LogRecord) -> None:
         """
@@ -299,39 +311,86 @@ class RotatingJSONFileHandler(SinkHandler):
                 _log.exception("flushing %s failed", self.baseFilename)
                 wrote = False
             with self._buf_lock:
-                if stopped or (not wrote and not self._lines):
+                if stopped or (not wrote and not len(self._batch)):
                     if self._flusher is threading.current_thread():
                         self._flusher = None
                     return
 
     def _write_pending(self, current: Event[Any] | None = None, only_if_due: bool = False) -> bool:
-        failed: list[Event[Any]] = []
-        error: BaseException | None = None
+        """
+        Write what is pending (or, with ``only_if_due``, only a full batch); True if
+        anything was written. Lines leave the batch only once they reached the file
+        or were reported as failed.
+        """
         with self._io_lock:
-            with self._buf_lock:
-                if only_if_due and not self._write_through and self._pending < self._batch_bytes:
-                    return False
-                events, lines, total = self._events, self._lines, self._pending
-                self._events, self._lines, self._pending = [], [], 0
-            if lines:
-                try:
-                    self._writer.write_lines(lines, total)
-                except WriteFailed as exc:
-                    failed, error = events[exc.written :], exc.cause
-            deferred = self._writer.take_deferred()
-        if deferred:
-            self._reporting.active = True
+            if self._io_depth:
+                # A signal handler of the thread that is writing: the outer call writes
+                # this line too when it is done (never wait here for ourselves).
+                self._io_again = True
+                return False
+            self._io_depth += 1
             try:
-                for msg, args in deferred:
-                    _log.warning(msg, *args)
+                return self._write_rounds(current, only_if_due)
             finally:
-                self._reporting.active = False
-        if error is not None:
-            if current is not None and any(e is current for e in failed):
-                self._report_failed([e for e in failed if e is not current], error)
-                raise error
-            self._report_failed(failed, error)
-        return bool(lines)
+                self._io_depth -= 1
+
+    def _write_rounds(self, current: Event[Any] | None, only_if_due: bool) -> bool:
+        # I/O lock held. Repeats while a signal handler added lines during a write.
+        wrote = False
+        while True:
+            self._io_again = False
+            batch = self._batch
+            if only_if_due and not self._write_through and batch.pending_bytes < self._batch_bytes:
+                return wrote
+            snap = batch.snapshot()
+            if not snap.count:
+                return wrote
+            failed: list[Event[Any]] = []
+            error: BaseException | None = None
+            try:
+                self._writer.write_lines(snap.lines, snap.total)
+            except WriteFailed as exc:
+                failed, error = snap.events[exc.written :], exc.cause
+            except BaseException:
+                # Interrupted (SystemExit, KeyboardInterrupt): keep what did not reach the file.
+                batch.forget(snap, self._writer.completed)
+                raise
+            batch.forget(snap, snap.count)
+            wrote = True
+            self._log_deferred()
+            if error is not None:
+                if current is not None and any(e is current for e in failed):
+                    self._report_failed([e for e in failed if e is not current], error)
+                    raise error
+                self._report_failed(failed, error)
+            if not self._io_again:
+                return wrote
+            only_if_due = False
+
+    def _log_deferred(self) -> None:
+        deferred = self._writer.take_deferred()
+        if not deferred:
+            return
+        self._reporting.active = True
+        try:
+            for msg, args in deferred:
+                _log.warning(msg, *args)
+        finally:
+            self._reporting.active = False
+
+    def abandon(self) -> list[Event[Any]]:
+        """
+        Give up on every event accepted and not yet written; return them (never blocks).
+
+        For the bus, when its ``close(timeout)`` runs out of time: it spills what this
+        returns. A write in progress on another thread may still land in the file (a
+        duplicate of a spilled event, never a loss). The handler accepts nothing more;
+        ``close()`` then only releases the file.
+        """
+        self._abandoned = True
+        events = self._batch.abandon()
+        self._stop.set()
+        return events
 
     def run_maintenance(self) -> None:
         """
@@ -350,18 +409,29 @@ class RotatingJSONFileHandler(SinkHandler):
 
     def _close(self) -> None:
         with self._buf_lock:
-            self._accepting = False
+            self._batch.accepting = False
         self._stop.set()
-        flusher = self._flusher
-        if flusher is not None and flusher is not threading.current_thread():
-            flusher.join()
+        rotations = self._writer.rotations
         try:
-            self._write_pending()
+            if not self._abandoned:  # abandoned: nothing is pending, and a writer may be stuck
+                flusher = self._flusher
+                if flusher is not None and flusher is not threading.current_thread():
+                    flusher.join()
+                self._write_pending()
         finally:
+            if self._writer.rotations != rotations:
+                # This close rotated the file: let maintenance compress it before it stops
+                # (stopping first would leave that backup raw until the next start-up).
+                self._maintenance.wait_idle()
             self._maintenance.stop()
-            with self._io_lock:
-                self._writer.close()
-                self._maintenance.close()
+            # Not while this thread is inside its own write (close() from a signal
+            # handler): that write still needs the descriptor.
+            if not self._io_depth and self._io_lock.acquire(timeout=0 if self._abandoned else -1):
+                try:
+                    self._writer.close()
+                    self._maintenance.close()
+                finally:
+                    self._io_lock.release()
             _live.discard(self)
 
     def _after_fork_in_child(self) -> None:
@@ -371,6 +441,6 @@ class RotatingJSONFileHandler(SinkHandler):
         self._close_lock = threading.Lock()
         self._init_runtime_state()
         self._maintenance.after_fork_in_child()
-        self._accepting = not self._closed
+        self._batch.accepting = not self._closed
         self._writer.after_fork_in_child()
         self._reporting = threading.local()

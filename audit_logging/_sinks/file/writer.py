@@ -85,6 +85,9 @@ class LogWriter:
         self._deferred: list[tuple[str, tuple[object, ...]]] = []
         self.rotations = 0
         """Rotations this writer performed (other processes rotate too)."""
+        self.completed = 0
+        """Lines of the last :meth:`write_lines` known to be whole in the file, also when
+        it was interrupted by an exception that is not an ``Exception``."""
 
     def open(self) -> None:
         """
@@ -110,7 +113,7 @@ class LogWriter:
         Raises:
             WriteFailed: with the number of lines that reached the file completely.
         """
-        done = 0
+        done = self.completed = 0
         try:
             self._lock_file.acquire()
         except Exception as exc:
@@ -145,16 +148,19 @@ class LogWriter:
                         written += count
                 except OSError as exc:
                     self._expected_end = -1
-                    complete, acc = done, prefix
-                    for i in range(done, end):
-                        acc += len(lines[i])
-                        if acc > written:
-                            break
-                        complete = i + 1
-                    raise WriteFailed(complete, exc) from exc
+                    raise WriteFailed(_complete(lines, done, end, prefix, written), exc) from exc
+                except BaseException:
+                    # Interrupted (a signal handler raised SystemExit or KeyboardInterrupt),
+                    # possibly after os.write returned but before ``written`` was counted:
+                    # the file's size says what reached it.
+                    self._expected_end = -1
+                    with contextlib.suppress(OSError):
+                        reached = os.fstat(fd).st_size - size
+                        self.completed = _complete(lines, done, end, prefix, reached)
+                    raise
                 size += len(data)
                 self._expected_end = size
-                done = end
+                done = self.completed = end
             if self._fsync:
                 os.fsync(fd)
         except WriteFailed:
@@ -236,3 +242,17 @@ class LogWriter:
         self._expected_end = -1
         self._deferred = []
         self._lock_file.forget_after_fork()
+
+
+def _complete(lines: list[bytes], done: int, end: int, prefix: int, reached: int) -> int:
+    """
+    How many lines are whole in the file when ``reached`` bytes of ``lines[done:end]``
+    (after a ``prefix`` of 0 or 1 newline) were written.
+    """
+    complete, acc = done, prefix
+    for i in range(done, end):
+        acc += len(lines[i])
+        if acc > reached:
+            break
+        complete = i + 1
+    return complete
