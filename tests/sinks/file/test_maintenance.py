@@ -29,6 +29,27 @@ def test_compression_runs_in_the_background_after_rotation(make: Any, tmp_path: 
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_a_file_rotated_by_close_is_compressed(tmp_path: Path) -> None:
+    """The last batch, written by close(), rotates the file: that backup is gzipped too
+    (close used to stop the compressor right after asking it to start)."""
+    handler = RotatingJSONFileHandler(
+        tmp_path / "audit.jsonl", max_bytes=1024, flush_interval=1_000_000.0
+    )
+    first, last = events(5), events(30)
+    write_all(handler, first)
+    assert handler.rotations == 0
+    for evt in last:
+        handler.write_event(evt)
+    handler.close()
+    assert handler.rotations >= 1
+    assert backups(tmp_path)
+    assert all(p.suffix == ".gz" for p in backups(tmp_path))
+    ids = [
+        line for p in sorted(tmp_path.glob("audit.jsonl*")) for line in file_bytes(p).splitlines()
+    ]
+    assert len(ids) == 35
+
+
 def test_wall_clock_stepped_forward_does_not_expire_fresh_backups(
     make: Any, tmp_path: Path
 ) -> None:
