@@ -11,11 +11,13 @@ from audit_logging._instrument.http import (
     HTTPAuditor,
     request_id_from,
 )
+from audit_logging._instrument.lifespan import close_buses
 
 __all__ = [
     "REQUEST_ID_HEADER",
     "ASGIAuditMiddleware",
     "AuditMiddleware",
     "HTTPAuditor",
+    "close_buses",
     "request_id_from",
 ]

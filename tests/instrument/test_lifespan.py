@@ -7,17 +7,26 @@ failure the app reports is passed through.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
 
+from audit_logging._engine import process
 from audit_logging.bus import Bus
 from audit_logging.events import EVENT_ANY
 from audit_logging.middleware import ASGIAuditMiddleware
 from tests._helpers import Recorder
 
 pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture(autouse=True)
+def only_this_tests_buses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The middleware closes every open bus of the process: in the test process, only
+    the buses this test builds (other modules keep buses open for their own tests)."""
+    monkeypatch.setattr(process, "_live", weakref.WeakSet())
 
 
 def _run(app: Any, incoming: list[str], bus: Bus) -> list[tuple[str, bool]]:
