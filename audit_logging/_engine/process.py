@@ -85,15 +85,27 @@ def install_sigterm_handler(
     Make SIGTERM close buses on the way out, as a normal exit does.
 
     Opt-in, from the main thread: the package never installs signal handlers by
-    itself. On SIGTERM the handler calls a previous Python handler if there was
-    one, else raises ``SystemExit(143)`` (128 + SIGTERM) in the main thread; the
-    stack unwinds and the exit-time close (``atexit``) closes ``buses`` (every
-    open bus with ``None``) within ``timeout`` seconds each.
+    itself. On SIGTERM without a previous Python handler, the handler raises
+    ``SystemExit(143)`` (128 + SIGTERM) in the main thread; the stack unwinds
+    and the exit-time close (``atexit``) closes ``buses`` (every open bus with
+    ``None``) within ``timeout`` seconds each.
+
+    With a previous Python handler (a server's, when the application is
+    imported inside the server, as uvicorn and gunicorn workers do), that
+    handler is called and the server shuts down gracefully in its own time. Such
+    a server may then restore the handler it found (the default action) and
+    raise the signal again so that the process dies of it (uvicorn does): no
+    ``atexit`` would run. So once a previous handler has taken over, SIGTERM is
+    blocked in the main thread: the re-raised signal stays pending, the server
+    returns, and the interpreter exits normally (exit status 0 rather than
+    death by the signal), closing the buses. A SIGTERM sent to the process
+    later still reaches any thread that does not block it.
 
     Why not close inside the handler: a signal handler runs between two
     bytecodes of whatever the main thread was doing, possibly in the middle of
     ``publish`` (holding the spill store's lock, counted as an active publisher
-    that ``close`` waits for): closing there could wait forever on itself.
+    that ``close`` waits for): closing there could wait forever on itself; and
+    a server still answering requests would publish to closed buses.
     """
     chosen = None if buses is None else list(buses)
     previous = signal.getsignal(signal.SIGTERM)
@@ -105,10 +117,24 @@ def install_sigterm_handler(
     def handler(signum: int, frame: FrameType | None) -> None:
         if callable(previous):
             previous(signum, frame)
+            _hold_reraised(signum)
         else:
             raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
+
+
+def _hold_reraised(signum: int) -> None:
+    """
+    Keep a signal the main thread raises again pending instead of fatal.
+
+    Called in the main thread (signal handlers run there), after a previous
+    handler returned: that handler's owner shuts down by itself and may raise
+    the signal again with the default action restored. Blocked, ``raise`` only
+    marks it pending in this thread and the exit stays a normal one.
+    """
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signum})
 
 
 def _close_each(buses: list[Tracked], timeout: float) -> None:

@@ -94,3 +94,38 @@ def test_fork_child_publishes_without_deadlock(tmp_path):
         assert bus.flush(10)
     assert "child" in out.read_text().split()
     assert [e.source for e in rec.events] == ["parent", "parent2"]
+
+
+RERAISE = textwrap.dedent(
+    """
+    import os, signal, sys
+    from audit_logging._engine import process as _process
+    from audit_logging.bus import Bus
+    from audit_logging.events import new_event
+    out = open(sys.argv[1], "a")
+    stopping = []
+    # A server in the style of uvicorn: its own handler, the recipe installed after it
+    # (the application is imported inside the server), the original restored and the
+    # signal raised again once the graceful shutdown is over.
+    original = signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+    _process.install_sigterm_handler()
+    bus = Bus(lifecycle_events=False, buffer_size=100_000)
+    bus.subscribe("*", lambda e: out.write(e.id + "\\n"), name="file")
+    os.kill(os.getpid(), signal.SIGTERM)
+    for i in range(10_000):
+        bus.publish(new_event("x", "script", None))
+    assert stopping == [signal.SIGTERM]
+    signal.signal(signal.SIGTERM, original)
+    signal.raise_signal(signal.SIGTERM)
+    """
+)
+
+
+def test_recipe_survives_a_server_that_restores_the_default_and_reraises(tmp_path):
+    """Chained to a server's handler, the re-raised SIGTERM ends in a normal exit that closes."""
+    out = tmp_path / "out.txt"
+    proc = subprocess.run(
+        [sys.executable, "-c", RERAISE, str(out)], cwd=ROOT, timeout=60, check=False
+    )
+    assert proc.returncode == 0
+    assert len(out.read_text().splitlines()) == 10_000
