@@ -65,6 +65,12 @@ BENCHMARKS: dict[str, Spec] = {
         120,
         360,
     ),
+    "asgi": Spec(
+        "bench_asgi",
+        "ASGI event-loop stall with vs without ASGIAuditMiddleware (issue 14)",
+        90,
+        240,
+    ),
     "kafka": Spec(
         "bench_kafka", "KafkaHandler vs bare kafka-python / confluent loops (issue 6)", 120, 420
     ),

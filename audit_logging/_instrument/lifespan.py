@@ -19,17 +19,30 @@ sending anything, as many plain ASGI apps and test doubles do) gets the
 protocol answered for it: startup is acknowledged, and shutdown closes the buses
 and is acknowledged. An application that does speak it keeps its own
 messages, including a reported startup failure.
+
+Two other ways in, for apps that publish their HTTP events otherwise (the
+Django middleware, a framework's own hooks): :class:`ASGILifespanMiddleware`
+handles only the lifespan scope of any ASGI app (Django's ``ASGIHandler``
+raises on it), and :func:`audit_lifespan` is the one-liner for frameworks that
+take a lifespan context manager: ``FastAPI(lifespan=audit_lifespan)``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 from audit_logging._engine.process import ATEXIT_TIMEOUT, close_all
 
-__all__ = ["ATEXIT_TIMEOUT", "close_buses", "serve_lifespan"]
+__all__ = [
+    "ATEXIT_TIMEOUT",
+    "ASGILifespanMiddleware",
+    "audit_lifespan",
+    "close_buses",
+    "serve_lifespan",
+]
 
 Receive = Callable[[], Awaitable[Any]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
@@ -43,6 +56,44 @@ async def close_buses(timeout: float = ATEXIT_TIMEOUT) -> None:
     Close every open bus off the event loop (``timeout`` seconds each at most).
     """
     await asyncio.to_thread(close_all, timeout)
+
+
+@contextlib.asynccontextmanager
+async def audit_lifespan(
+    app: Any = None, *, timeout: float = ATEXIT_TIMEOUT
+) -> AsyncIterator[None]:
+    """
+    ``FastAPI(lifespan=audit_lifespan)`` / ``Starlette(lifespan=audit_lifespan)``.
+
+    Closes every open bus when the server shuts the app down; inside an
+    application's own lifespan: ``async with audit_lifespan(app): yield``.
+    """
+    try:
+        yield
+    finally:
+        await close_buses(timeout)
+
+
+class ASGILifespanMiddleware:
+    """
+    Wrap any ASGI app so its lifespan shutdown closes the buses; nothing else changes.
+
+    For apps whose HTTP events come from elsewhere (Django's ``AuditMiddleware``):
+    ``application = ASGILifespanMiddleware(get_asgi_application())``.
+    """
+
+    def __init__(self, app: ASGIApp, *, timeout: float = ATEXIT_TIMEOUT) -> None:
+        self.app = app
+        self.timeout = timeout
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        """
+        Serve the lifespan scope (see :func:`serve_lifespan`); pass every other through.
+        """
+        if scope.get("type") == "lifespan":
+            await serve_lifespan(self.app, scope, receive, send, timeout=self.timeout)
+        else:
+            await self.app(scope, receive, send)
 
 
 async def serve_lifespan(

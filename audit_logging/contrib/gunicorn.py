@@ -1,6 +1,6 @@
 """
 gunicorn hooks closing each worker's buses: ``from audit_logging.contrib.gunicorn
-import worker_exit, worker_int, worker_abort`` in ``gunicorn.conf.py``.
+import post_worker_init, worker_abort, worker_exit, worker_int`` in ``gunicorn.conf.py``.
 
 A public face: the implementation lives in :mod:`audit_logging._instrument.gunicorn`.
 """
@@ -8,9 +8,17 @@ A public face: the implementation lives in :mod:`audit_logging._instrument.gunic
 from audit_logging._instrument.gunicorn import (
     ABORT_TIMEOUT,
     SHUTDOWN_TIMEOUT,
+    post_worker_init,
     worker_abort,
     worker_exit,
     worker_int,
 )
 
-__all__ = ["ABORT_TIMEOUT", "SHUTDOWN_TIMEOUT", "worker_abort", "worker_exit", "worker_int"]
+__all__ = [
+    "ABORT_TIMEOUT",
+    "SHUTDOWN_TIMEOUT",
+    "post_worker_init",
+    "worker_abort",
+    "worker_exit",
+    "worker_int",
+]

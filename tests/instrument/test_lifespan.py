@@ -10,6 +10,7 @@ import asyncio
 import weakref
 from collections.abc import MutableMapping
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -43,7 +44,10 @@ def _run(app: Any, incoming: list[str], bus: Bus) -> list[tuple[str, bool]]:
 
         await ASGIAuditMiddleware(app, bus)({"type": "lifespan"}, queue.get, send)
 
-    asyncio.run(main())
+    # The middleware closes every open bus of the process; here only the test's own, so buses
+    # other test modules built at import (tests/test_dictconfig.py's EXT_BUS) stay open.
+    with mock.patch("audit_logging._instrument.lifespan.close_all", bus.close):
+        asyncio.run(main())
     return replies
 
 
