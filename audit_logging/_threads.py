@@ -18,21 +18,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["is_own_thread", "mark_own_thread", "new_thread"]
+__all__ = ["is_own_thread", "new_thread"]
 
 _local = threading.local()
 
 
-def mark_own_thread() -> None:
-    """
-    Mark the calling thread as one of the package's (for threads started elsewhere).
-    """
-    _local.own = True
-
-
 def is_own_thread() -> bool:
     """
-    True in a thread the package started (or marked with :func:`mark_own_thread`).
+    True in a thread the package started (with :func:`new_thread`).
     """
     return getattr(_local, "own", False)
 

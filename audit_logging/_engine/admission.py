@@ -193,6 +193,16 @@ class Admission:
                 if guard.deferred:
                     self.publish_deferred()
 
+    def leave(self, entered: bool) -> None:
+        """
+        The end of a bus call that entered the guard (``guard.enter()`` returned
+        True): the main thread is out; publish what a signal handler deferred.
+        """
+        if entered:
+            self.guard.inside = False
+            if self.guard.deferred:
+                self.publish_deferred()
+
     def publish_deferred(self) -> None:
         """
         Publish what a signal handler published while the main thread was inside

@@ -316,7 +316,7 @@ class Bus:
                 store, self._subs, self._deliverer, self._history, self._reporter
             )
         finally:
-            self._leave(entered)
+            self._admission.leave(entered)
         self._replayed += replayed
         return replayed
 
@@ -371,7 +371,7 @@ class Bus:
                 except Exception as exc:
                     self._reporter.report(exc, None)
         finally:
-            self._leave(entered)
+            self._admission.leave(entered)
         return ok
 
     def _drain_until(self, deadline: float | None) -> bool:
@@ -392,12 +392,6 @@ class Bus:
         if guard.inside and threading.get_ident() == guard.main:
             return True
         return any(sub.held_by_caller() for sub in self._subs.all)
-
-    def _leave(self, entered: bool) -> None:
-        if entered:
-            self._guard.inside = False
-            if self._guard.deferred:
-                self._admission.publish_deferred()
 
     def close(self, timeout: float | None = None) -> None:
         """
@@ -444,7 +438,7 @@ class Bus:
                 )
                 self._closed = True
         finally:
-            self._leave(entered)
+            self._admission.leave(entered)
         process.untrack(self)
 
     def _stop_counts(self) -> dict[str, Any]:

@@ -39,8 +39,9 @@ class MainThreadGuard:
 
     def enter(self) -> bool:
         """
-        At the start of a call that may take locks: True if this call must undo
-        it with :meth:`leave` (the main thread, not already inside).
+        At the start of a call that may take locks: True if this call entered
+        (the main thread, not already inside) and so must, on its way out, reset
+        :attr:`inside` and publish what was deferred (``Admission.leave``).
         """
         if threading.get_ident() != self.main or self.inside:
             return False

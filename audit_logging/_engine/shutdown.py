@@ -32,6 +32,7 @@ from audit_logging._engine.delivery import Deliverer
 from audit_logging._engine.dispatch import WorkerPool
 from audit_logging._engine.lifecycle import Lifecycle, Maintenance
 from audit_logging._engine.reporting import ErrorReporter
+from audit_logging._engine.spill.store import SpillStore
 from audit_logging._model.event import Event
 from audit_logging._threads import new_thread
 from audit_logging.typing import SpillHandler
@@ -67,7 +68,7 @@ def shut_down(
     pool: WorkerPool,
     drain_until: Callable[[float | None], bool],
     counts: Callable[[], dict[str, Any]],
-    spill: SpillHandler | Any | None,
+    spill: SpillHandler | SpillStore | None,
     reporter: ErrorReporter,
 ) -> None:
     """
