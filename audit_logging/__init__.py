@@ -39,6 +39,15 @@ from audit_logging._model.payloads import (
     LogPayload,
 )
 from audit_logging._model.schemas import EventSchema, register_schema
+from audit_logging._model.scope import (
+    Actor,
+    Origin,
+    bind_actor,
+    bind_origin,
+    get_actor,
+    get_origin,
+    set_actor,
+)
 from audit_logging._security.access import access_context, check_history_access
 from audit_logging._security.crypto import decrypt_event, encrypt_event, generate_aes_key
 from audit_logging._security.sanitize import register_sanitizer, sanitize_payload
@@ -108,6 +117,7 @@ __all__ = [
     "EVENT_ANY",
     "AccessControlFunc",
     "AccessDeniedError",
+    "Actor",
     "AuditError",
     "AuditHandler",
     "AuthRegisterPayload",
@@ -140,6 +150,7 @@ __all__ = [
     "Logger",
     "MissingDependencyError",
     "NopMetrics",
+    "Origin",
     "PrometheusMetrics",
     "PublishTimeoutError",
     "RateLimitExceededError",
@@ -154,19 +165,24 @@ __all__ = [
     "Subscription",
     "Transport",
     "access_context",
+    "bind_actor",
     "bind_context_id",
+    "bind_origin",
     "check_history_access",
     "decrypt_event",
     "default_bus",
     "encrypt_event",
     "generate_aes_key",
+    "get_actor",
     "get_bus",
     "get_context_id",
+    "get_origin",
     "install_sigterm_handler",
     "new_event",
     "register_sanitizer",
     "register_schema",
     "sanitize_payload",
+    "set_actor",
     "setup_database",
     "setup_logging",
 ]

@@ -34,6 +34,8 @@ INTENDED = {
     "PrometheusMetrics", "NopMetrics", "bind_context_id", "get_context_id", "sanitize_payload",
     "register_sanitizer", "generate_aes_key", "encrypt_event", "decrypt_event",
     "check_history_access", "access_context",
+    # who and from where (issue 15)
+    "Actor", "Origin", "bind_actor", "bind_origin", "set_actor", "get_actor", "get_origin",
     # logging integration and sinks
     "AuditHandler", "Logger", "LogConfig", "setup_logging", "RotatingJSONFileHandler",
     "DatabaseHandler", "setup_database", "KafkaHandler", "KafkaTransport",

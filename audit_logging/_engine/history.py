@@ -67,8 +67,8 @@ _UNKNOWN: Any = object()
 _ID = 4
 """Index of the event id in an entry's fields."""
 
-_Entry = tuple[tuple[str, str, Any, str, str, Any, Any], int]
-"""(type, source, payload copy, context id, id, time, span context), estimated size."""
+_Entry = tuple[tuple[str, str, Any, str, str, Any, Any, Any, Any], int]
+"""(type, source, payload copy, context id, id, time, span, actor, origin), estimated size."""
 
 
 def _fast_copy(obj: Any, depth: int) -> Any:
@@ -308,7 +308,17 @@ class History:
         if kept is _UNKNOWN:
             kept = private_copy(payload)
         event_id = evt.id
-        fields = (evt.type, evt.source, kept, evt.context_id, event_id, evt.time, evt.span_context)
+        fields = (
+            evt.type,
+            evt.source,
+            kept,
+            evt.context_id,
+            event_id,
+            evt.time,
+            evt.span_context,
+            evt.actor,
+            evt.origin,
+        )
         pending = self._pending
         pending.append((fields, size))  # atomic: publishers never wait on each other here
         n = len(pending)
@@ -369,8 +379,8 @@ class History:
             self._fold_pending()
             kept = [fields for fields, _ in self._entries.values()]
         return [
-            Event(kind, source, private_copy(payload), context_id, event_id, time, span)
-            for kind, source, payload, context_id, event_id, time, span in kept
+            Event(kind, source, private_copy(payload), context_id, event_id, time, span, a, o)
+            for kind, source, payload, context_id, event_id, time, span, a, o in kept
         ]
 
     def reinit_after_fork(self) -> None:

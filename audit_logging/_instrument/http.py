@@ -12,6 +12,16 @@ then ``http_response_sent`` (status, duration in ms) once the response is
 finished, plus ``http_route_not_found`` for a 404 and ``http_method_not_allowed``
 for a 405. An unhandled exception is reported as status 500 and re-raised.
 
+The request's origin (client IP behind the configured ``trusted_proxies``, user
+agent, method, path, masked query string; see
+:mod:`~audit_logging._instrument.origin`) is bound in a
+:class:`~audit_logging._model.scope.Scope` for the whole call, so every event of
+the request carries it as ``origin``; an integration that learns the user sets the
+scope's actor (:func:`~audit_logging._model.scope.set_actor`). ASGI frameworks
+route inside the application, so the matched route (Starlette/FastAPI's
+``scope["route"]``) is added to the origin when the response starts: the
+``http_response_sent`` event and everything after carry it.
+
 The context id is the ``X-Request-ID`` header when it is a plausible id (1-128
 characters of ``A-Z a-z 0-9 . _ : -``; anything else could forge or inject into
 log lines), else a new UUIDv7; it is bound with
@@ -21,12 +31,14 @@ echoed in the response's ``X-Request-ID`` header.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from audit_logging._instrument.lifespan import ATEXIT_TIMEOUT, serve_lifespan
+from audit_logging._instrument.origin import asgi_origin, trusted_networks, wsgi_origin
 from audit_logging._model.context import bind_context_id
 from audit_logging._model.factories import (
     new_http_method_not_allowed,
@@ -35,6 +47,7 @@ from audit_logging._model.factories import (
     new_http_route_not_found,
 )
 from audit_logging._model.ids import uuid7_str
+from audit_logging._model.scope import Origin, Scope, bind_scope, current_scope
 
 if TYPE_CHECKING:
     from audit_logging._engine.bus import Bus
@@ -88,6 +101,8 @@ class HTTPAuditor:
         bus: a bus or a registry name (resolved at the first request).
         source: the events' source.
         clock: monotonic clock for durations (tests).
+        trusted_proxies: addresses/networks of the proxies whose forwarding
+            headers are believed (none by default: the peer address is the client).
     """
 
     def __init__(
@@ -96,11 +111,21 @@ class HTTPAuditor:
         *,
         source: str = "http",
         clock: Callable[[], float] = time.perf_counter,
+        trusted_proxies: str | Iterable[str] | None = None,
     ) -> None:
         self._bus_spec = bus
         self._bus: Bus | None = None if isinstance(bus, str) else bus
         self.source = source
         self.clock = clock
+        self.trusted = trusted_networks(trusted_proxies)
+
+    @staticmethod
+    def scope_for(origin: Origin) -> Scope:
+        """
+        The request's scope: its origin, and the actor bound outside (if any).
+        """
+        outer = current_scope()
+        return Scope(outer.actor if outer is not None else None, origin)
 
     @property
     def bus(self) -> Bus:
@@ -191,6 +216,7 @@ class AuditMiddleware:
         bus: a bus or a registry name.
         source: the events' source.
         clock: monotonic clock for durations (tests).
+        trusted_proxies: see :class:`HTTPAuditor`.
     """
 
     def __init__(
@@ -202,9 +228,10 @@ class AuditMiddleware:
         clock: Callable[[], float] = time.perf_counter,
         close_on_shutdown: bool = True,
         shutdown_timeout: float = ATEXIT_TIMEOUT,
+        trusted_proxies: str | Iterable[str] | None = None,
     ) -> None:
         self.app = app
-        self.auditor = HTTPAuditor(bus, source=source, clock=clock)
+        self.auditor = HTTPAuditor(bus, source=source, clock=clock, trusted_proxies=trusted_proxies)
         self.close_on_shutdown = close_on_shutdown
         self.shutdown_timeout = shutdown_timeout
 
@@ -231,16 +258,22 @@ class AuditMiddleware:
                 return start_response(status_line, headers, exc_info)
             return start_response(status_line, headers)
 
-        with bind_context_id(context_id):
+        scope = auditor.scope_for(wsgi_origin(environ, path, auditor.trusted))
+
+        def finish() -> None:
+            # The body may be exhausted outside the application call (the server
+            # iterates it): bind the request's scope again for the last events.
+            with bind_context_id(context_id), bind_scope(scope):
+                auditor.finished(method, path, status[0], started, context_id)
+
+        with bind_context_id(context_id), bind_scope(scope):
             started = auditor.received(method, path, context_id)
             try:
                 body = self.app(environ, audited_start_response)
             except BaseException:
                 auditor.finished(method, path, 500, started, context_id)
                 raise
-        return _ResponseBody(
-            body, lambda: auditor.finished(method, path, status[0], started, context_id)
-        )
+        return _ResponseBody(body, finish)
 
 
 class ASGIAuditMiddleware:
@@ -259,6 +292,7 @@ class ASGIAuditMiddleware:
             one moment uvicorn-style servers give before the process dies of
             the re-raised SIGTERM); False leaves it to the application.
         shutdown_timeout: seconds each bus gets to deliver at shutdown.
+        trusted_proxies: see :class:`HTTPAuditor`.
     """
 
     def __init__(
@@ -270,9 +304,10 @@ class ASGIAuditMiddleware:
         clock: Callable[[], float] = time.perf_counter,
         close_on_shutdown: bool = True,
         shutdown_timeout: float = ATEXIT_TIMEOUT,
+        trusted_proxies: str | Iterable[str] | None = None,
     ) -> None:
         self.app = app
-        self.auditor = HTTPAuditor(bus, source=source, clock=clock)
+        self.auditor = HTTPAuditor(bus, source=source, clock=clock, trusted_proxies=trusted_proxies)
         self.close_on_shutdown = close_on_shutdown
         self.shutdown_timeout = shutdown_timeout
 
@@ -302,7 +337,8 @@ class ASGIAuditMiddleware:
         path = f"{scope.get('root_path', '')}{scope.get('path', '')}" or "/"
         auditor = self.auditor
         state = {"status": 500, "done": False}
-        with bind_context_id(context_id):
+        request_scope = auditor.scope_for(asgi_origin(scope, path, auditor.trusted))
+        with bind_context_id(context_id), bind_scope(request_scope):
             started = auditor.received(method, path, context_id)
 
             def finish() -> None:
@@ -314,6 +350,7 @@ class ASGIAuditMiddleware:
                 kind = message.get("type")
                 if kind == "http.response.start":
                     state["status"] = int(message.get("status", 500))
+                    _add_route(request_scope, scope)
                     headers = [
                         (k, v)
                         for k, v in message.get("headers") or ()
@@ -329,3 +366,13 @@ class ASGIAuditMiddleware:
                 await self.app(scope, receive, audited_send)
             finally:
                 finish()
+
+
+def _add_route(request_scope: Scope, asgi_scope: MutableMapping[str, Any]) -> None:
+    """
+    Put the route the framework matched (``scope["route"].path``) into the origin.
+    """
+    route = getattr(asgi_scope.get("route"), "path", None)
+    origin = request_scope.origin
+    if isinstance(route, str) and route and origin is not None and not origin.route:
+        request_scope.origin = dataclasses.replace(origin, route=route)

@@ -222,6 +222,11 @@ def _required(member: dataclasses.Field[Any]) -> bool:
     return member.default is dataclasses.MISSING and member.default_factory is dataclasses.MISSING
 
 
+# The record_* payload: model ("shop.Product" or a table), record_id (the primary key as
+# text), changes (each field -> [old, new]; old is None on create, new on delete).
+_RECORD_FIELDS = (Field("model", STR), Field("record_id", STR), Field("changes", SHALLOW_COPY))
+
+
 class EventType(enum.StrEnum):
     """
     The predefined event types; any other string is a valid type too.
@@ -292,6 +297,12 @@ class EventType(enum.StrEnum):
         "Credentials were verified, successfully or not.",
         Field("email", STR),
         Field("success", BOOL),
+    )
+    AUTH_LOGIN_FAILED = define(
+        "auth_login_failed",
+        "A login failed; ``username`` is the name tried (never the password).",
+        Field("username", STR),
+        Field("reason", STR),
     )
 
     DB_CONNECTED = define(
@@ -403,6 +414,22 @@ class EventType(enum.StrEnum):
     )
     USER_LOGGED_OUT = define(
         "user_logged_out", "A user logged out (user domain).", Field("user_id", STR)
+    )
+
+    RECORD_CREATED = define(
+        "record_created",
+        "A record was created; ``changes`` maps each field to ``[None, value]``.",
+        *_RECORD_FIELDS,
+    )
+    RECORD_UPDATED = define(
+        "record_updated",
+        "A record changed; ``changes`` maps fields to ``[old, new]``.",
+        *_RECORD_FIELDS,
+    )
+    RECORD_DELETED = define(
+        "record_deleted",
+        "A record was deleted; ``changes`` maps fields to ``[old, None]``.",
+        *_RECORD_FIELDS,
     )
 
     TEAM_CREATED = define(

@@ -5,12 +5,21 @@ payload, in the catalog (:mod:`audit_logging._model.catalog`) and re-exported he
 
 Canonical form (one JSON object, keys in this order)::
 
-    {"id", "type", "time", "source", "context_id", "trace_id", "span_id", "payload"}
+    {"id", "type", "time", "source", "context_id", "trace_id", "span_id",
+     ["trace_flags",] ["actor",] ["origin",] "payload"}
 
 ``time`` is RFC 3339 UTC with exactly six fractional digits and a ``Z``;
 ``trace_id``/``span_id`` are lower-case hex (32/16 chars) or ``""`` when the
-event carries no valid span. Payload values JSON cannot hold are encoded by the
-fallback documented in :mod:`audit_logging._model.encoding`.
+event carries no valid span. The bracketed keys are written only when they say
+something, so an event without them keeps the line it always had:
+``trace_flags`` (two lower-case hex digits, W3C: ``"01"`` sampled, ``"00"`` not)
+with a valid span; ``actor`` (``{"user_id", "username", "auth_method"}``) and
+``origin`` (``{"client_ip", "user_agent", "method", "path", "route", "query"}``)
+when one was bound while the event was built (:mod:`audit_logging._model.scope`);
+they always hold every field, ``""`` where unknown. A line without
+``trace_flags`` is read as sampled (what every earlier version meant). Payload
+values JSON cannot hold are encoded by the fallback documented in
+:mod:`audit_logging._model.encoding`.
 """
 
 from __future__ import annotations
@@ -29,6 +38,8 @@ from audit_logging._model import encoding as _encoding
 from audit_logging._model.catalog import EventType
 from audit_logging._model.context import _context_id as _context_id_var
 from audit_logging._model.ids import uuid7_str
+from audit_logging._model.scope import Actor, Origin, actor_from_dict, origin_from_dict
+from audit_logging._model.scope import _scope as _scope_var
 
 __all__ = ["EVENT_ANY", "Event", "EventType", "current_span_context", "new_event"]
 
@@ -66,7 +77,10 @@ class Event(Generic[P]):
     Immutable, so one instance can be handed to many handlers and kept in history
     without copies. ``payload`` is a dict for the untyped factories and a frozen
     dataclass for the ``*_t`` ones. ``id`` and ``time`` default to a new UUIDv7 and
-    the current UTC time.
+    the current UTC time. ``actor`` and ``origin`` say who acted and from where;
+    the factories and logging bridges take them from the bound scope
+    (:mod:`audit_logging._model.scope`), a directly built ``Event`` has none
+    unless given.
     """
 
     type: str
@@ -76,6 +90,8 @@ class Event(Generic[P]):
     id: str = dataclasses.field(default_factory=uuid7_str)
     time: _dt.datetime = dataclasses.field(default_factory=_now)
     span_context: SpanContext = INVALID_SPAN_CONTEXT
+    actor: Actor | None = None
+    origin: Origin | None = None
 
     def __init__(  # noqa: PLR0917 - the dataclass field order is the API
         self,
@@ -86,6 +102,8 @@ class Event(Generic[P]):
         id: str | None = None,
         time: _dt.datetime | None = None,
         span_context: SpanContext = INVALID_SPAN_CONTEXT,
+        actor: Actor | None = None,
+        origin: Origin | None = None,
     ) -> None:
         # Hand-written: the generated frozen __init__ goes through
         # object.__setattr__ (a by-name descriptor lookup) per field; calling the
@@ -97,6 +115,8 @@ class Event(Generic[P]):
         _set_id(self, uuid7_str() if id is None else id)
         _set_time(self, _dt.datetime.now(_UTC) if time is None else time)
         _set_span_context(self, span_context)
+        _set_actor(self, actor)
+        _set_origin(self, origin)
 
     @property
     def typed_payload(self) -> P:
@@ -126,19 +146,46 @@ class Event(Generic[P]):
         sc = self.span_context
         return format(sc.span_id, "016x") if sc.is_valid else ""
 
+    @property
+    def trace_flags(self) -> str:
+        """
+        W3C trace flags as two lower-case hex digits (``"01"`` = sampled), or ``""`` without a span.
+        """
+        sc = self.span_context
+        return format(sc.trace_flags, "02x") if sc.is_valid else ""
+
     def _canonical(self) -> dict[str, Any]:
         sc = self.span_context
-        valid = sc is not INVALID_SPAN_CONTEXT and sc.is_valid
-        return {
-            "id": self.id,
-            "type": self.type,
-            "time": _json_time(self.time),
-            "source": self.source,
-            "context_id": self.context_id,
-            "trace_id": format(sc.trace_id, "032x") if valid else "",
-            "span_id": format(sc.span_id, "016x") if valid else "",
-            "payload": self.payload,
-        }
+        d: dict[str, Any]
+        if sc is not INVALID_SPAN_CONTEXT and sc.is_valid:
+            d = {
+                "id": self.id,
+                "type": self.type,
+                "time": _json_time(self.time),
+                "source": self.source,
+                "context_id": self.context_id,
+                "trace_id": format(sc.trace_id, "032x"),
+                "span_id": format(sc.span_id, "016x"),
+                "trace_flags": format(sc.trace_flags, "02x"),
+            }
+        else:
+            d = {
+                "id": self.id,
+                "type": self.type,
+                "time": _json_time(self.time),
+                "source": self.source,
+                "context_id": self.context_id,
+                "trace_id": "",
+                "span_id": "",
+            }
+        actor = self.actor
+        if actor is not None:
+            d["actor"] = actor.to_dict()
+        origin = self.origin
+        if origin is not None:
+            d["origin"] = origin.to_dict()
+        d["payload"] = self.payload
+        return d
 
     def to_json_bytes(self) -> bytes:
         """
@@ -167,6 +214,10 @@ class Event(Generic[P]):
             value = d[name]
             if value.__class__ is not str or not value.isascii():
                 d[name] = _encoding.make_safe(value)
+        for name in ("actor", "origin"):
+            obj = d.get(name)
+            if obj is not None and not all(v.isascii() for v in obj.values()):
+                d[name] = _encoding.make_safe(obj)
         return d
 
     @classmethod
@@ -191,7 +242,7 @@ class Event(Generic[P]):
         time = parse_time(raw_time)
         trace_hex = _str_field(d, "trace_id")
         span_hex = _str_field(d, "span_id")
-        span_context = _span_context_from_hex(trace_hex, span_hex)
+        span_context = _span_context_from_hex(trace_hex, span_hex, _str_field(d, "trace_flags"))
         return cls(
             type=event_type,
             source=_str_field(d, "source"),
@@ -200,6 +251,8 @@ class Event(Generic[P]):
             id=event_id,
             time=time,
             span_context=span_context,
+            actor=actor_from_dict(d.get("actor")),
+            origin=origin_from_dict(d.get("origin")),
         )
 
 
@@ -211,6 +264,8 @@ _set_context_id = _slots["context_id"].__set__
 _set_id = _slots["id"].__set__
 _set_time = _slots["time"].__set__
 _set_span_context = _slots["span_context"].__set__
+_set_actor = _slots["actor"].__set__
+_set_origin = _slots["origin"].__set__
 del _slots
 
 
@@ -225,9 +280,14 @@ def _str_field(d: Mapping[str, Any], name: str, *, required: bool = False) -> st
     return value
 
 
-def _span_context_from_hex(trace_hex: str, span_hex: str) -> SpanContext:
+def _span_context_from_hex(trace_hex: str, span_hex: str, flags_hex: str = "") -> SpanContext:
     if not trace_hex and not span_hex:
         return INVALID_SPAN_CONTEXT
+    flags = TraceFlags.SAMPLED
+    if flags_hex:
+        if len(flags_hex) != 2 or not _HEX_TEXT.fullmatch(flags_hex):
+            raise ValueError(f"field 'trace_flags' must be 2 hex characters, got {flags_hex!r:.60}")
+        flags = int(flags_hex, 16)
     if len(trace_hex) != 32 or not _HEX_TEXT.fullmatch(trace_hex):
         raise ValueError(f"field 'trace_id' must be 32 hex characters, got {trace_hex!r:.60}")
     if len(span_hex) != 16 or not _HEX_TEXT.fullmatch(span_hex):
@@ -237,7 +297,7 @@ def _span_context_from_hex(trace_hex: str, span_hex: str) -> SpanContext:
         trace_id=trace_id,
         span_id=span_id,
         is_remote=True,
-        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        trace_flags=TraceFlags(flags),
     )
 
 
@@ -315,7 +375,8 @@ def new_event(
     Build an event with a fresh id and time.
 
     The context id and span default to the current ones (:func:`get_context_id`,
-    the current OpenTelemetry span).
+    the current OpenTelemetry span), the actor and origin to the bound ones
+    (:func:`~audit_logging._model.scope.bind_actor`, the middlewares).
 
     Raises:
         TypeError: ``type`` is not a string.
@@ -325,6 +386,17 @@ def new_event(
         raise TypeError(f"event type must be a str, not {type.__class__.__name__}")
     if not type:
         raise ValueError("event type must not be empty")
+    scope = _scope_var.get()
+    if scope is None:
+        return Event(
+            type,
+            source,
+            payload,
+            _context_id_var.get() if context_id is None else context_id,
+            uuid7_str(),
+            _dt.datetime.now(_UTC),
+            current_span_context() if span_context is None else span_context,
+        )
     return Event(
         type,
         source,
@@ -333,4 +405,6 @@ def new_event(
         uuid7_str(),
         _dt.datetime.now(_UTC),
         current_span_context() if span_context is None else span_context,
+        scope.actor,
+        scope.origin,
     )

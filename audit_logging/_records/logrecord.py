@@ -39,6 +39,7 @@ from audit_logging._model.context import get_context_id
 from audit_logging._model.encoding import _safe_str
 from audit_logging._model.event import Event, EventType, current_span_context
 from audit_logging._model.ids import uuid7_str
+from audit_logging._model.scope import _scope as _scope_var
 from audit_logging._security.textmask import mask_secrets_in_text
 
 __all__ = [
@@ -151,6 +152,33 @@ def _error_text(record: logging.LogRecord) -> str:
     return mask_secrets_in_text(_safe_str(err))
 
 
+def _event(  # noqa: PLR0917 - mirrors Event's positional fields
+    event_type: str,
+    source: str,
+    payload: Any,
+    context_id: str,
+    created: _dt.datetime,
+    span: SpanContext,
+) -> Event[Any]:
+    """
+    The event, with the actor and origin bound where the record was made.
+    """
+    scope = _scope_var.get()
+    if scope is None:
+        return Event(event_type, source, payload, context_id, uuid7_str(), created, span)
+    return Event(
+        event_type,
+        source,
+        payload,
+        context_id,
+        uuid7_str(),
+        created,
+        span,
+        scope.actor,
+        scope.origin,
+    )
+
+
 def _is_request(value: object) -> bool:
     return (
         not isinstance(value, str | int | float | bool)
@@ -225,7 +253,7 @@ def record_to_event(
     event_type = getattr(record, "event_type", None) if extra else None
     if isinstance(event_type, str) and event_type:
         domain_payload = getattr(record, "payload", None)
-        return Event(event_type, src, domain_payload, context_id, uuid7_str(), created, span)
+        return _event(event_type, src, domain_payload, context_id, created, span)
     event_type = level_event_type(record.levelno)
     is_error = event_type == EventType.LOG_ERROR
     error = _error_text(record) if is_error or event_type == EventType.LOG_FATAL else ""
@@ -245,7 +273,7 @@ def record_to_event(
         payload["error"] = error
     if include_traceback and record.exc_info and record.exc_info[1] is not None:
         payload["traceback"] = traceback_text(record.exc_info[1])
-    return Event(event_type, src, payload, context_id, uuid7_str(), created, span)
+    return _event(event_type, src, payload, context_id, created, span)
 
 
 _METHOD_TYPES: dict[str, str] = {
@@ -355,7 +383,7 @@ def event_dict_to_event(
             payload: Any = event_dict["payload"]
         else:
             payload = {k: v for k, v in event_dict.items() if k not in _DICT_META}
-        return Event(event_type, source, payload, context_id, uuid7_str(), now, span)
+        return _event(event_type, source, payload, context_id, now, span)
     if log_type is None:
         log_type = _METHOD_TYPES.get(method_name.lower(), EventType.LOG_INFO)
     is_error = log_type == EventType.LOG_ERROR
@@ -374,7 +402,7 @@ def event_dict_to_event(
         log_payload["error"] = error
     if include_traceback and exc is not None:
         log_payload["traceback"] = traceback_text(exc)
-    return Event(log_type, source, log_payload, context_id, uuid7_str(), now, span)
+    return _event(log_type, source, log_payload, context_id, now, span)
 
 
 def event_to_record(evt: Event[Any]) -> logging.LogRecord:

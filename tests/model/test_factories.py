@@ -42,6 +42,8 @@ CASES: list[tuple[Callable[..., Event[Any]], tuple[Any, ...], str, dict[str, Any
     (f.new_auth_token_revoked, ("t1",), "auth_token_revoked", {"token_id": "t1"}),
     (f.new_auth_credentials_checked, ("a@b.c", False), "auth_credentials_checked",
      {"email": "a@b.c", "success": False}),
+    (f.new_auth_login_failed, ("alice", "invalid_credentials"), "auth_login_failed",
+     {"username": "alice", "reason": "invalid_credentials"}),
     (f.new_db_connected, ("sqlite", "file:x"), "db_connected",
      {"driver": "sqlite", "dsn": "file:x"}),
     (f.new_db_init, ("v1",), "db_init", {"schema": "v1"}),
@@ -77,6 +79,13 @@ CASES: list[tuple[Callable[..., Event[Any]], tuple[Any, ...], str, dict[str, Any
     (f.new_user_updated, ("u1", {"name": "x"}), "user_updated",
      {"user_id": "u1", "changes": {"name": "x"}}),
     (f.new_user_deleted, ("u1",), "user_deleted", {"user_id": "u1"}),
+    (f.new_record_created, ("shop.Product", "7", {"price": [None, "9.99"]}), "record_created",
+     {"model": "shop.Product", "record_id": "7", "changes": {"price": [None, "9.99"]}}),
+    (f.new_record_updated, ("shop.Product", "7", {"price": ["9.99", "19.99"]}),
+     "record_updated",
+     {"model": "shop.Product", "record_id": "7", "changes": {"price": ["9.99", "19.99"]}}),
+    (f.new_record_deleted, ("shop.Product", "7", {}), "record_deleted",
+     {"model": "shop.Product", "record_id": "7", "changes": {}}),
     (f.new_user_logged_in, ("u1",), "user_logged_in", {"user_id": "u1"}),
     (f.new_user_logged_out, ("u1",), "user_logged_out", {"user_id": "u1"}),
     (f.new_team_created, ("t1", "core"), "team_created", {"team_id": "t1", "name": "core"}),
@@ -297,7 +306,7 @@ def test_metadata_values_become_strings_and_none_is_empty() -> None:
 
 @pytest.mark.parametrize(
     "factory", [f.new_work_item_updated, f.new_user_updated, f.new_team_updated]
-)
+)  # the record_* factories take the model first: see the table above
 def test_changes_keep_their_value_types(factory: Callable[..., Event[Any]]) -> None:
     """changes is a map[string]any: values keep their types; None becomes {}."""
     assert factory(S, "id", {"n": 5, "tags": ["a"]}).typed_payload["changes"] == {

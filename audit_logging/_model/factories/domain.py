@@ -27,6 +27,9 @@ __all__ = [
     "new_comment_added",
     "new_comment_deleted",
     "new_custom_field_set",
+    "new_record_created",
+    "new_record_deleted",
+    "new_record_updated",
     "new_team_created",
     "new_team_deleted",
     "new_team_member_added",
@@ -230,6 +233,63 @@ def new_user_logged_out(
     A user logged out (user domain).
     """
     return new_event("user_logged_out", source, {"user_id": user_id}, context_id=context_id)
+
+
+def new_record_created(
+    source: str,
+    model: str,
+    record_id: str,
+    changes: Mapping[str, Any] | None,
+    *,
+    context_id: str | None = None,
+) -> Event[dict[str, Any]]:
+    """
+    A record was created; ``changes`` maps each field to ``[None, value]``.
+    """
+    return new_event(
+        "record_created",
+        source,
+        {"model": model, "record_id": record_id, "changes": copy_map(changes)},
+        context_id=context_id,
+    )
+
+
+def new_record_updated(
+    source: str,
+    model: str,
+    record_id: str,
+    changes: Mapping[str, Any] | None,
+    *,
+    context_id: str | None = None,
+) -> Event[dict[str, Any]]:
+    """
+    A record changed; ``changes`` maps fields to ``[old, new]``.
+    """
+    return new_event(
+        "record_updated",
+        source,
+        {"model": model, "record_id": record_id, "changes": copy_map(changes)},
+        context_id=context_id,
+    )
+
+
+def new_record_deleted(
+    source: str,
+    model: str,
+    record_id: str,
+    changes: Mapping[str, Any] | None,
+    *,
+    context_id: str | None = None,
+) -> Event[dict[str, Any]]:
+    """
+    A record was deleted; ``changes`` maps fields to ``[old, None]``.
+    """
+    return new_event(
+        "record_deleted",
+        source,
+        {"model": model, "record_id": record_id, "changes": copy_map(changes)},
+        context_id=context_id,
+    )
 
 
 def new_team_created(

@@ -23,6 +23,7 @@ from audit_logging._model.event import Event, new_event
 __all__ = [
     "new_auth_credentials_checked",
     "new_auth_login",
+    "new_auth_login_failed",
     "new_auth_logout",
     "new_auth_register",
     "new_auth_token_issued",
@@ -148,6 +149,17 @@ def new_auth_credentials_checked(
         source,
         {"email": email, "success": success},
         context_id=context_id,
+    )
+
+
+def new_auth_login_failed(
+    source: str, username: str, reason: str, *, context_id: str | None = None
+) -> Event[dict[str, Any]]:
+    """
+    A login failed; ``username`` is the name tried (never the password).
+    """
+    return new_event(
+        "auth_login_failed", source, {"username": username, "reason": reason}, context_id=context_id
     )
 
 
