@@ -115,13 +115,30 @@ def compact_payload(payload: Any, limit: int | None = 200) -> str:
 
 def is_failed_login(event_type: str, payload: Any) -> bool:
     """
-    True for an ``auth_credentials_checked`` event whose ``success`` is false.
+    True for ``auth_login_failed``, and an ``auth_credentials_checked`` whose ``success`` is false.
     """
+    if event_type == "auth_login_failed":
+        return True
     return (
         event_type == "auth_credentials_checked"
         and isinstance(payload, dict)
         and payload.get("success") is False
     )
+
+
+def who_text(actor: Any, origin: Any) -> str:
+    """
+    ``alice(42)@198.51.100.7``: the actor's name and id and the client address, as far as known.
+
+    Takes the canonical ``actor``/``origin`` objects (dicts) or ``None``; terminal-safe.
+    """
+    who = ""
+    if isinstance(actor, dict):
+        user_id = safe_text(actor.get("user_id") or "", 60)
+        name = safe_text(actor.get("username") or "", 60)
+        who = f"{name}({user_id})" if name and user_id and name != user_id else name or user_id
+    ip = safe_text(origin.get("client_ip") or "", 45) if isinstance(origin, dict) else ""
+    return f"{who}@{ip}" if ip else who
 
 
 def parse_when(text: str, option: str) -> _dt.datetime:
@@ -219,6 +236,12 @@ def event_line(evt: Event[Any], *, payload_limit: int | None = None) -> Text:
     if evt.context_id:
         line.append("  ctx=", style="dim")
         line.append(safe_text(evt.context_id, 80), style="magenta")
+    who = who_text(
+        evt.actor.to_dict() if evt.actor else None, evt.origin.to_dict() if evt.origin else None
+    )
+    if who:
+        line.append("  by=", style="dim")
+        line.append(who, style="yellow")
     line.append("  ")
     line.append(compact_payload(payload, payload_limit))
     return line

@@ -82,6 +82,10 @@ def open_audit_table(url: str, table: str = "audit") -> Iterator[AuditSource]:
         source = AuditSource(engine, sink.audit_table(sa.MetaData(), table), label)
         try:
             present = sink.has_table(engine, table)
+            if present:
+                source.table = _present_columns(engine, source.table)
+        except CLIError:
+            raise
         except Exception as exc:
             raise CLIError(f"cannot read {label}: {source.describe(exc)}") from None
         if not present:
@@ -92,6 +96,19 @@ def open_audit_table(url: str, table: str = "audit") -> Iterator[AuditSource]:
         yield source
     finally:
         engine.dispose()
+
+
+def _present_columns(engine: Engine, full: sa.Table) -> sa.Table:
+    """
+    ``full`` without the columns the stored table lacks (a table of an earlier layout
+    has no actor/origin columns; selecting them would fail).
+    """
+    import sqlalchemy as sa
+
+    names = {c["name"] for c in sa.inspect(engine).get_columns(full.name)}
+    if all(c.name in names for c in full.columns):
+        return full
+    return sa.Table(full.name, sa.MetaData(), *(c._copy() for c in full.columns if c.name in names))
 
 
 def time_filters(

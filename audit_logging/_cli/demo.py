@@ -34,6 +34,7 @@ from audit_logging._engine.bus import Bus, Delivery
 from audit_logging._model import factories as f
 from audit_logging._model.context import bind_context_id
 from audit_logging._model.event import EVENT_ANY, Event
+from audit_logging._model.scope import Actor, Origin, Scope, bind_scope, set_actor
 from audit_logging.exceptions import AuditError
 
 if TYPE_CHECKING:
@@ -111,7 +112,10 @@ def _requests(
     Simulate requests forever; yields after each event, so the caller stops at exactly N.
 
     The first five requests cover every scenario: failed login (with a warning
-    through stdlib logging), work item, database error, comment, good login.
+    through stdlib logging), work item, database error, comment, good login. Each
+    request has an origin (a documentation-range client address and a user agent)
+    and, except the logins, a signed-in actor; a good login makes its user the
+    actor of the rest of its request.
     """
     run = secrets.token_hex(3)
     n = 0
@@ -122,9 +126,13 @@ def _requests(
             email = f"{user}@example.com"
             item = f"WI-{n:05d}"
             ctx = f"req-{run}-{n:05d}"
-            with bind_context_id(ctx):
-                method, path = _ROUTES[kind]
-                publish(f.new_http_request_received(_SOURCE, method, path.format(item=item)))
+            method, path = _ROUTES[kind]
+            path = path.format(item=item)
+            origin = Origin(f"203.0.113.{n % 250 + 1}", "demo-client/1.0", method, path)
+            login = kind in ("login_failed", "login")
+            actor = None if login else Actor(user, email, "session")
+            with bind_context_id(ctx), bind_scope(Scope(actor, origin)):
+                publish(f.new_http_request_received(_SOURCE, method, path))
                 yield ctx
                 status = 200
                 if kind in ("login_failed", "login"):
@@ -132,8 +140,11 @@ def _requests(
                     publish(f.new_auth_credentials_checked(_SOURCE, email, ok))
                     yield ctx
                     if ok:
+                        set_actor(user_id=user, username=email, auth_method="password")
                         publish(f.new_auth_login(_SOURCE, user))
                     else:
+                        publish(f.new_auth_login_failed(_SOURCE, email, "invalid_credentials"))
+                        yield ctx
                         log.warning("login failed", extra={"user": user, "attempt": "1"})
                         logged("log_warning")
                         status = 401

@@ -19,6 +19,7 @@ from audit_logging._cli.common import (
     make_console,
     parse_when,
     safe_text,
+    who_text,
 )
 from audit_logging._cli.db import open_audit_table, row_to_dict, time_filters
 
@@ -41,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--context-id", metavar="C", help="only this request's events")
     parser.add_argument("--source", metavar="S", help="only events from this source")
+    parser.add_argument("--actor", metavar="USER_ID", help="only events of this actor (user id)")
+    parser.add_argument("--client-ip", metavar="IP", help="only events from this client address")
     parser.add_argument(
         "--since", metavar="ISO", help="from this time on (inclusive; UTC if no offset)"
     )
@@ -74,6 +77,18 @@ def run(args: argparse.Namespace) -> int:
             conditions.append(table.c.context_id == args.context_id)
         if args.source is not None:
             conditions.append(table.c.source == args.source)
+        for option, value, column in (
+            ("--actor", args.actor, "actor_id"),
+            ("--client-ip", args.client_ip, "client_ip"),
+        ):
+            if value is None:
+                continue
+            if column not in table.c:
+                raise CLIError(
+                    f"{option}: table {table.name!r} has no {column} column (an earlier "
+                    "layout: run audit_logging.setup_database on it to add it)"
+                )
+            conditions.append(table.c[column] == value)
         stmt = sa.select(table).where(*conditions).order_by(table.c.time.desc(), table.c.id.desc())
         if args.limit:
             stmt = stmt.limit(args.limit)
@@ -124,20 +139,23 @@ def _table(events: list[dict[str, Any]], label: str, limit: int, width: int) -> 
     )
     # Size the payload column from what the other columns need: rich alone squeezes it.
     cells = [_cells(event) for event in events]
-    natural = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(_HEADERS[:4])]
+    natural = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(_HEADERS[:5])]
     payload_width = width - sum(natural) - 3 * len(_HEADERS) - 2
     if payload_width < _MIN_PAYLOAD:
         return None
-    for header in _HEADERS[:4]:
+    for header in _HEADERS[:5]:
         table.add_column(header, overflow="fold", style="dim" if header == _HEADERS[0] else None)
-    table.add_column(_HEADERS[4], overflow="fold", min_width=payload_width)
-    for event, (when, event_type, source, context_id, payload) in zip(events, cells, strict=True):
+    table.add_column(_HEADERS[5], overflow="fold", min_width=payload_width)
+    for event, (when, event_type, source, context_id, who, payload) in zip(
+        events, cells, strict=True
+    ):
         bad = event_type in ERROR_TYPES or is_failed_login(event_type, event.get("payload"))
         table.add_row(
             Text(when),
             Text(event_type, style="bold red" if bad else "bold cyan"),
             Text(source, style="green"),
             Text(context_id, style="magenta"),
+            Text(who, style="yellow"),
             Text(payload),
         )
     return table
@@ -146,7 +164,7 @@ def _table(events: list[dict[str, Any]], label: str, limit: int, width: int) -> 
 def _line(event: dict[str, Any]) -> Text:
     from rich.text import Text
 
-    when, event_type, source, context_id, payload = _cells(event)
+    when, event_type, source, context_id, who, payload = _cells(event)
     bad = event_type in ERROR_TYPES or is_failed_login(event_type, event.get("payload"))
     line = Text(when, style="dim")
     line.append("  ")
@@ -154,20 +172,23 @@ def _line(event: dict[str, Any]) -> Text:
     line.append(f"  {source}", style="green")
     if context_id:
         line.append(f"  ctx={context_id}", style="magenta")
+    if who:
+        line.append(f"  by={who}", style="yellow")
     line.append(f"  {payload}")
     return line
 
 
-_HEADERS = ("time (UTC)", "type", "source", "context id", "payload")
+_HEADERS = ("time (UTC)", "type", "source", "context id", "actor", "payload")
 _MIN_PAYLOAD = 30
 
 
-def _cells(event: dict[str, Any]) -> tuple[str, str, str, str, str]:
+def _cells(event: dict[str, Any]) -> tuple[str, str, str, str, str, str]:
     return (
         _short_time(event.get("time")),
         safe_text(event.get("type", ""), 60),
         safe_text(event.get("source"), 40),
         safe_text(event.get("context_id"), 60),
+        who_text(event.get("actor"), event.get("origin")),
         compact_payload(event.get("payload"), 300),
     )
 

@@ -179,3 +179,55 @@ def test_query_narrow_terminal_prints_one_line_per_event(demo: dict[str, object]
     lines = done.stdout.splitlines()
     assert len(lines) == 4
     assert all(line.count('{"') >= 1 for line in lines[1:])
+
+
+@pytest.mark.timeout(120)
+def test_query_shows_and_filters_the_actor_and_client_address(demo: dict[str, object]) -> None:
+    """The demo's requests carry actor and origin: --actor/--client-ip select them, the
+    table shows who, and the JSON lines hold the canonical objects."""
+    cwd = demo["cwd"]
+    assert isinstance(cwd, Path)
+    db = str(demo["db"])
+    done = cli(cwd, "query", "--db", db, "--json", "--limit", "0", "--type", "auth_login")
+    login = json_lines(done.stdout)[0]
+    actor = login["actor"]
+    assert isinstance(actor, dict)
+    assert actor["auth_method"] == "password"
+    origin = login["origin"]
+    assert isinstance(origin, dict)
+    user = str(actor["user_id"])
+    done = cli(cwd, "query", "--db", db, "--json", "--limit", "0", "--actor", user)
+    mine = json_lines(done.stdout)
+    assert mine
+    assert {e["actor"]["user_id"] for e in mine} == {user}  # type: ignore[index]
+    ip = str(origin["client_ip"])
+    done = cli(cwd, "query", "--db", db, "--json", "--limit", "0", "--client-ip", ip)
+    assert {e["origin"]["client_ip"] for e in json_lines(done.stdout)} == {ip}  # type: ignore[index]
+    done = cli(cwd, "query", "--db", db, "--type", "auth_login", "--limit", "1")
+    assert f"@{ip}" in done.stdout
+    done = cli(cwd, "query", "--db", db, "--json", "--type", "auth_login_failed", "--limit", "1")
+    failed = json_lines(done.stdout)[0]
+    assert failed["payload"]["username"].endswith("@example.com")  # type: ignore[index]
+
+
+@pytest.mark.timeout(60)
+def test_query_reads_a_table_of_the_earlier_layout(tmp_path: Path) -> None:
+    """A table without the actor/origin columns is read; --actor on it is a clear error."""
+    con = sqlite3.connect(tmp_path / "old.db")
+    con.execute(
+        "CREATE TABLE audit (id VARCHAR(36) PRIMARY KEY, type VARCHAR(255) NOT NULL,"
+        " time DATETIME NOT NULL, source VARCHAR(255) NOT NULL, context_id VARCHAR(255),"
+        " trace_id VARCHAR(32), span_id VARCHAR(16), payload TEXT NOT NULL)"
+    )
+    evt = new_event("old_type", "svc", {"n": 1})
+    con.execute(
+        "INSERT INTO audit VALUES (?, ?, ?, ?, ?, NULL, NULL, ?)",
+        (evt.id, evt.type, "2026-01-02 03:04:05.000006", "svc", "", '{"n":1}'),
+    )
+    con.commit()
+    con.close()
+    done = cli(tmp_path, "query", "--db", "sqlite:///old.db", "--json")
+    assert done.returncode == 0, done.stderr
+    assert [e["type"] for e in json_lines(done.stdout)] == ["old_type"]
+    done = cli(tmp_path, "query", "--db", "sqlite:///old.db", "--actor", "u1")
+    assert_clear_error(done, "--actor", "setup_database")

@@ -17,6 +17,12 @@ truncate it:
   the connection, which would look like an outage and be retried forever);
   otherwise ``record_too_large``.
 
+The scope columns: ``actor`` and ``origin`` hold the canonical objects as JSON
+(NULL when the event has none); ``actor_id`` and ``client_ip`` repeat one field of
+them for indexed look-ups, cleaned like the other text columns and cut to the
+column's size (255 and 45 characters: the JSON object keeps the whole value);
+``trace_flags`` is two hex digits with a valid span, else NULL.
+
 Rows are handed to the driver already converted (UTC datetimes on PostgreSQL, UTC
 ``YYYY-MM-DD HH:MM:SS.ffffff`` text on SQLite and MySQL), skipping SQLAlchemy's
 per-row bind processing. Reading back (:func:`event_from_row`) accepts what every
@@ -165,6 +171,7 @@ class RowBuilder:
                 else:
                     trace_id = span_id = None
                 payload = dumps(evt.payload)
+                scope = _scope_values(evt, dumps)
             except Exception as exc:
                 rejected.append(Rejected(evt, "invalid_data", f"{type(exc).__name__}: {exc}"[:300]))
                 continue
@@ -195,10 +202,43 @@ class RowBuilder:
                         trace_id,
                         span_id,
                         payload.decode("utf-8"),
+                        *scope,
                     ),
                 )
             )
         return rows, rejected
+
+
+_NO_SCOPE = (None, None, None, None, None)
+
+
+def _scope_values(evt: Event[Any], dumps: Any) -> tuple[Any, ...]:
+    """
+    The values of the scope columns (trace_flags, actor_id, client_ip, actor, origin).
+    """
+    actor, origin, sc = evt.actor, evt.origin, evt.span_context
+    flags = format(sc.trace_flags, "02x") if sc.is_valid else None
+    if actor is None and origin is None:
+        return _NO_SCOPE if flags is None else (flags, None, None, None, None)
+    actor_id = _clean(actor.user_id)[:255] or None if actor is not None else None
+    client_ip = _clean(origin.client_ip)[:45] or None if origin is not None else None
+    return (
+        flags,
+        actor_id,
+        client_ip,
+        None if actor is None else dumps(actor.to_dict()).decode("utf-8"),
+        None if origin is None else dumps(origin.to_dict()).decode("utf-8"),
+    )
+
+
+def _json_column(mapping: Mapping[str, Any], name: str) -> Any:
+    value = mapping.get(name)
+    if isinstance(value, str | bytes):
+        try:
+            return loads(value)
+        except ValueError as exc:
+            raise ValueError(f"column {name!r} is not JSON: {exc}") from None
+    return value
 
 
 def event_from_row(row: Any) -> Event[Any]:
@@ -220,15 +260,21 @@ def event_from_row(row: Any) -> Event[Any]:
             payload = loads(payload)  # integers beyond 64 bits stay exact
         except ValueError as exc:
             raise ValueError(f"column 'payload' is not JSON: {exc}") from None
-    return Event.from_dict(
-        {
-            "id": mapping["id"],
-            "type": mapping["type"],
-            "time": format_time(when),
-            "source": mapping["source"],
-            "context_id": mapping["context_id"] or "",
-            "trace_id": mapping["trace_id"] or "",
-            "span_id": mapping["span_id"] or "",
-            "payload": payload,
-        }
-    )
+    d: dict[str, Any] = {
+        "id": mapping["id"],
+        "type": mapping["type"],
+        "time": format_time(when),
+        "source": mapping["source"],
+        "context_id": mapping["context_id"] or "",
+        "trace_id": mapping["trace_id"] or "",
+        "span_id": mapping["span_id"] or "",
+        "payload": payload,
+    }
+    # A table of an earlier layout has none of these columns: the event has none of them.
+    if mapping.get("trace_flags"):
+        d["trace_flags"] = mapping["trace_flags"]
+    for name in ("actor", "origin"):
+        value = _json_column(mapping, name)
+        if value is not None:
+            d[name] = value
+    return Event.from_dict(d)

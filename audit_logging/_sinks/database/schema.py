@@ -16,6 +16,19 @@ tool read it; :func:`event_from_row` turns a row back into the event)::
     trace_id    VARCHAR(32)   NULL  (NULL when the event has no valid span)
     span_id     VARCHAR(16)   NULL
     payload     text          NOT NULL, canonical JSON of the payload, any size
+    trace_flags VARCHAR(2)    NULL  (W3C flags in hex, "01" = sampled; NULL without a span)
+    actor_id    VARCHAR(255)  NULL  (the actor's user id, indexed: "what did this user do")
+    client_ip   VARCHAR(45)   NULL  (the origin's client address)
+    actor       text          NULL  (the canonical "actor" object as JSON)
+    origin      text          NULL  (the canonical "origin" object as JSON)
+
+The last five (:data:`SCOPE_COLUMNS`, issue 15) are added to an existing table by
+:func:`setup_database` and by the sink when it creates tables
+(:mod:`~audit_logging._sinks.database.migrate`); a table that lacks them and cannot
+be altered is still written, without them, and a warning says so once.
+``actor_id`` and ``client_ip`` repeat one field of the JSON objects so the common
+questions ("everything user 42 did", "everything from this address") are plain
+indexed column comparisons on every backend, while the objects keep every field.
 
 Dialect choices, and why:
 
@@ -57,9 +70,12 @@ from audit_logging._sinks.database.engine import create_audit_engine
 from audit_logging._sinks.database.errors import database_errors
 
 __all__ = [
+    "BASE_COLUMNS",
     "COLUMNS",
     "DEFAULT_TABLE",
+    "SCOPE_COLUMNS",
     "UTCDateTime",
+    "actor_index_name",
     "audit_table",
     "create_tables",
     "has_table",
@@ -72,7 +88,11 @@ _log = logging.getLogger("audit_logging.sinks")
 _UTC = _dt.UTC
 
 DEFAULT_TABLE = "audit"
-COLUMNS = ("id", "type", "time", "source", "context_id", "trace_id", "span_id", "payload")
+BASE_COLUMNS = ("id", "type", "time", "source", "context_id", "trace_id", "span_id", "payload")
+"""The columns every audit table has (the layout before issue 15)."""
+SCOPE_COLUMNS = ("trace_flags", "actor_id", "client_ip", "actor", "origin")
+"""The columns added for the actor, origin and trace flags."""
+COLUMNS = BASE_COLUMNS + SCOPE_COLUMNS
 """Column order used by every statement the sink builds."""
 
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -113,6 +133,14 @@ def index_names(table: str) -> tuple[str, str]:
     if table == DEFAULT_TABLE:
         return "idx_context_id", "idx_time"
     return _derived_name(table, "context_id"), _derived_name(table, "time")
+
+
+def actor_index_name(table: str) -> str:
+    """
+    The name of the ``actor_id`` index of ``table``.
+    """
+    validate_table_name(table)
+    return "idx_actor_id" if table == DEFAULT_TABLE else _derived_name(table, "actor_id")
 
 
 class UTCDateTime(sa.types.TypeDecorator[_dt.datetime]):
@@ -174,6 +202,11 @@ def audit_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.Table:
         sa.Column("trace_id", sa.String(32), nullable=True),
         sa.Column("span_id", sa.String(16), nullable=True),
         sa.Column("payload", text, nullable=False),
+        sa.Column("trace_flags", sa.String(2), nullable=True),
+        sa.Column("actor_id", sa.String(255), nullable=True),
+        sa.Column("client_ip", sa.String(45), nullable=True),
+        sa.Column("actor", text, nullable=True),
+        sa.Column("origin", text, nullable=True),
         mysql_engine="InnoDB",
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_bin",
@@ -183,6 +216,7 @@ def audit_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.Table:
     )
     sa.Index(ctx_index, table.c.context_id)
     sa.Index(time_index, table.c.time)
+    sa.Index(actor_index_name(name), table.c.actor_id)
     return table
 
 
@@ -201,10 +235,27 @@ def _already_exists(exc: sa.exc.DBAPIError) -> bool:
 
 
 def _create(engine: Engine, metadata: sa.MetaData, table: sa.Table) -> None:
+    from audit_logging._sinks.database.migrate import add_scope_columns
+
+    # A table made by an earlier version: add the columns it lacks before their index
+    # (a missing table is left to create_all). Refused (no ALTER privilege): the table
+    # is still usable in its old layout, and the writer says so.
+    scoped = True
+    try:
+        add_scope_columns(engine, table)
+    except sa.exc.DBAPIError as exc:
+        _log.warning(
+            "could not add the actor/origin columns to table %s (%s): events are stored "
+            "without them until the table is altered (see setup_database)",
+            table.name,
+            type(exc.orig).__name__,
+        )
+        scoped = False
     with engine.begin() as conn:
         metadata.create_all(conn, checkfirst=True)
         for index in table.indexes:
-            index.create(conn, checkfirst=True)
+            if scoped or "actor_id" not in index.columns:
+                index.create(conn, checkfirst=True)
 
 
 def create_tables(engine: Engine, table: str = DEFAULT_TABLE) -> None:

@@ -115,6 +115,15 @@ class SQLWriter:
             text_times=self._kind in ("sqlite", "mysql"), max_payload_bytes=max_payload_bytes
         )
         self.has_fast_path = self._kind == "postgresql" and dialect.driver == "psycopg"
+        self._compile(_schema.COLUMNS)
+
+    def _compile(self, columns: tuple[str, ...]) -> None:
+        """
+        Build the statements for ``columns`` (all of them, or the old layout's).
+        """
+        self.columns = columns
+        dialect = self.engine.dialect
+        table_name = self.table_name
         insert: Any
         if self._kind == "postgresql":
             insert = sa_pg.insert(self.table).on_conflict_do_nothing(index_elements=["id"])
@@ -128,16 +137,14 @@ class SQLWriter:
             # Untyped binds: psycopg sends text as "unknown" and the server converts it
             # to whatever the column is (TEXT, or JSONB in a table made by hand);
             # SQLAlchemy's typed binds would add ::VARCHAR casts that JSONB refuses.
-            insert = insert.values(
-                {name: sa.bindparam(name, type_=_Untyped()) for name in _schema.COLUMNS}
-            )
+            insert = insert.values({name: sa.bindparam(name, type_=_Untyped()) for name in columns})
         self._insert = insert
-        compiled = insert.compile(dialect=dialect, column_keys=list(_schema.COLUMNS))
+        compiled = insert.compile(dialect=dialect, column_keys=list(columns))
         self._sql = compiled.string
         positions = compiled.positiontup
         self._positional = positions is not None
-        if positions is not None and list(positions) != list(_schema.COLUMNS):
-            order = [_schema.COLUMNS.index(name) for name in positions]
+        if positions is not None and list(positions) != list(columns):
+            order = [columns.index(name) for name in positions]
             self._reorder: list[int] | None = order
         else:
             self._reorder = None
@@ -146,8 +153,8 @@ class SQLWriter:
             from psycopg import sql as pg_sql
 
             self._copy_sql = pg_sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-                pg_sql.Identifier(table),
-                pg_sql.SQL(", ").join(pg_sql.Identifier(c) for c in _schema.COLUMNS),
+                pg_sql.Identifier(table_name),
+                pg_sql.SQL(", ").join(pg_sql.Identifier(c) for c in columns),
             )
 
     def ensure_ready(self) -> None:
@@ -191,14 +198,24 @@ class SQLWriter:
         the fast path is used only on the layout ``setup_database`` creates.
         """
         columns = {c["name"]: c["type"] for c in sa.inspect(conn).get_columns(self.table_name)}
-        missing = [name for name in _schema.COLUMNS if name not in columns]
+        missing = [name for name in _schema.BASE_COLUMNS if name not in columns]
         if missing:
             raise DatabaseSinkError(
                 f"table {self.table_name!r} lacks column(s) {', '.join(missing)}; "
                 "add them (see setup_database) before writing"
             )
+        unscoped = [name for name in _schema.SCOPE_COLUMNS if name not in columns]
+        if unscoped and self.columns != _schema.BASE_COLUMNS:
+            _log.warning(
+                "table %s lacks column(s) %s: events are stored without their actor, "
+                "origin and trace flags; run setup_database on it (or create_table=True "
+                "with ALTER privilege) to add them",
+                self.table_name,
+                ", ".join(unscoped),
+            )
+            self._compile(_schema.BASE_COLUMNS)
         if self.has_fast_path:
-            texts = ("id", "type", "source", "context_id", "trace_id", "span_id", "payload")
+            texts = tuple(name for name in self.columns if name != "time")
             exact = all(type(columns[name]) in (sa.VARCHAR, sa.TEXT) for name in texts) and (
                 isinstance(columns["time"], sa.TIMESTAMP) and bool(columns["time"].timezone)
             )
@@ -261,9 +278,8 @@ class SQLWriter:
         if fast and self.has_fast_path:
             self._copy(conn, rows)
         elif self._kind == "generic":
-            conn.execute(
-                self._insert, [dict(zip(_schema.COLUMNS, r[1], strict=True)) for r in rows]
-            )
+            columns = self.columns
+            conn.execute(self._insert, [dict(zip(columns, r[1], strict=False)) for r in rows])
         elif self._strict_per_transaction:
             conn.exec_driver_sql(
                 "SET @audit_logging_sql_mode = @@SESSION.sql_mode, SESSION sql_mode = %s",
@@ -279,14 +295,20 @@ class SQLWriter:
             self._executemany(conn, rows)
 
     def _executemany(self, conn: Connection, rows: Sequence[Row]) -> None:
+        # Rows hold every column's value; a table of the old layout takes the first ones
+        # (zip without strict drops the rest, and the positional orders index only those).
         params: list[Any]
+        columns = self.columns
         if not self._positional:
-            params = [dict(zip(_schema.COLUMNS, r[1], strict=True)) for r in rows]
-        elif self._reorder is None:
-            params = [r[1] for r in rows]
-        else:
+            params = [dict(zip(columns, r[1], strict=False)) for r in rows]
+        elif self._reorder is not None:
             order = self._reorder
             params = [tuple(r[1][i] for i in order) for r in rows]
+        elif len(columns) == len(_schema.COLUMNS):
+            params = [r[1] for r in rows]
+        else:
+            n = len(columns)
+            params = [r[1][:n] for r in rows]
         conn.exec_driver_sql(self._sql, params)
 
     def _copy(self, conn: Connection, rows: Sequence[Row]) -> None:
@@ -296,12 +318,15 @@ class SQLWriter:
         assert raw is not None
         cursor = raw.cursor()
         try:
+            n = len(self.columns)
             with cursor.copy(self._copy_sql) as copy:
-                copy.set_types(
-                    ["text", "text", "timestamptz", "text", "text", "text", "text", "text"]
-                )
-                for row in rows:
-                    copy.write_row(row[1])
+                copy.set_types(["text", "text", "timestamptz"] + ["text"] * (n - 3))
+                if n == len(_schema.COLUMNS):
+                    for row in rows:
+                        copy.write_row(row[1])
+                else:
+                    for row in rows:
+                        copy.write_row(row[1][:n])
         except psycopg.Error as exc:
             # The raw cursor bypasses SQLAlchemy: wrap the error the same way and
             # drop the connection from the pool if it is broken.

@@ -27,7 +27,7 @@ def index_map(engine: sa.Engine, table: str) -> dict[str, list[str | None]]:
 
 @pytest.mark.timeout(30)
 def test_setup_creates_table_columns_and_indexes(db: Database) -> None:
-    """setup_database creates every column, the primary key and both indexes."""
+    """setup_database creates every column, the primary key and the three indexes."""
     table = db.new_table()
     setup_database(db.engine, table)
     inspector = sa.inspect(db.engine)
@@ -43,10 +43,16 @@ def test_setup_creates_table_columns_and_indexes(db: Database) -> None:
         "trace_id": True,
         "span_id": True,
         "payload": False,
+        "trace_flags": True,
+        "actor_id": True,
+        "client_ip": True,
+        "actor": True,
+        "origin": True,
     }
     assert index_map(db.engine, table) == {
         f"idx_{table}_context_id": ["context_id"],
         f"idx_{table}_time": ["time"],
+        f"idx_{table}_actor_id": ["actor_id"],
     }
 
 
@@ -57,6 +63,7 @@ def test_default_table_uses_plain_index_names(sqlite_db: Database) -> None:
     assert index_map(sqlite_db.engine, "audit") == {
         "idx_context_id": ["context_id"],
         "idx_time": ["time"],
+        "idx_actor_id": ["actor_id"],
     }
 
 
@@ -70,7 +77,7 @@ def test_setup_database_twice_is_idempotent(db: Database) -> None:
     handler.close()
     setup_database(db.url, table).dispose()
     assert db.count(table) == 1
-    assert len(index_map(db.engine, table)) == 2
+    assert len(index_map(db.engine, table)) == 3
 
 
 @pytest.mark.timeout(30)
@@ -91,7 +98,7 @@ def test_two_tables_in_one_schema_have_distinct_indexes(db: Database) -> None:
     setup_database(db.engine, first)
     setup_database(db.engine, second)
     assert set(index_map(db.engine, first)).isdisjoint(index_map(db.engine, second))
-    assert len(index_map(db.engine, second)) == 2
+    assert len(index_map(db.engine, second)) == 3
 
 
 def test_long_table_names_get_short_distinct_index_names(pg_db: Database) -> None:
@@ -102,7 +109,7 @@ def test_long_table_names_get_short_distinct_index_names(pg_db: Database) -> Non
     setup_database(pg_db.engine, first)
     setup_database(pg_db.engine, second)
     names = set(index_map(pg_db.engine, first)) | set(index_map(pg_db.engine, second))
-    assert len(names) == 4
+    assert len(names) == 6
     assert all(len(name) <= 63 for name in names)
 
 

@@ -1,0 +1,88 @@
+"""
+Bringing an audit table made by an earlier version up to the current layout.
+
+Tables created before the actor/origin columns (issue 15) lack
+:data:`~audit_logging._sinks.database.schema.SCOPE_COLUMNS`. Every one of them is
+nullable, so adding them is a cheap, metadata-only ``ALTER TABLE ... ADD COLUMN`` on
+PostgreSQL, MySQL/MariaDB (InnoDB instant add) and SQLite, and old rows read back
+as events without actor or origin, which is what they were.
+
+Why here and not in a migration tool: the sink must write to whatever table it
+finds (an application that cannot run DDL gets the old layout written, with a
+warning, see :class:`~audit_logging._sinks.database.writer.SQLWriter`), and
+``setup_database`` is documented as the one call that makes a table ready.
+Several processes may start at once, so a column another process added between
+our look and our ``ALTER`` ("duplicate column") is not an error.
+
+The statement text is built from our own column definitions, compiled by the
+engine's dialect, and identifiers quoted by its preparer; the table name is
+validated before it gets here.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from audit_logging._sinks.database.schema import SCOPE_COLUMNS
+
+__all__ = ["add_scope_columns", "missing_scope_columns"]
+
+_log = logging.getLogger("audit_logging.sinks")
+_DUPLICATE_SQLSTATES = frozenset({"42701"})
+_DUPLICATE_MYSQL_ERRNOS = frozenset({1060})
+
+
+def missing_scope_columns(engine: Engine, table: str) -> list[str]:
+    """
+    The scope columns ``table`` lacks (none when the table does not exist yet).
+    """
+    inspector = sa.inspect(engine)
+    if not inspector.has_table(table):
+        return []
+    columns = {c["name"] for c in inspector.get_columns(table)}
+    return [name for name in SCOPE_COLUMNS if name not in columns]
+
+
+def _duplicate(exc: sa.exc.DBAPIError) -> bool:
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _DUPLICATE_SQLSTATES:
+        return True
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _DUPLICATE_MYSQL_ERRNOS:
+        return True
+    return "duplicate column" in str(orig).lower()
+
+
+def add_scope_columns(engine: Engine, table: sa.Table) -> list[str]:
+    """
+    Add the scope columns ``table`` lacks; returns the ones added.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the database refused (no ALTER privilege...).
+    """
+    missing = missing_scope_columns(engine, table.name)
+    if not missing:
+        return []
+    dialect = engine.dialect
+    quote = dialect.identifier_preparer.quote
+    added = []
+    for name in missing:
+        column = table.c[name]
+        ddl = (
+            f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(name)} "
+            f"{column.type.compile(dialect=dialect)} NULL"
+        )
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(ddl)
+        except sa.exc.DBAPIError as exc:
+            if not _duplicate(exc):
+                raise
+            continue
+        added.append(name)
+    if added:
+        _log.info("added column(s) %s to table %s", ", ".join(added), table.name)
+    return added
