@@ -18,9 +18,10 @@ configured, unsigned (crc32-only) lines and lines with a bad MAC are refused,
 never delivered; without a key, signed lines cannot be checked and are refused
 too (set the same key to replay them).
 
-A span that is valid but not sampled also carries ``"trace_flags"``: the
-canonical form has no flags (a valid span reads back as sampled), and a replay
-must not turn an unsampled trace into a sampled one.
+The trace flags travel in the canonical form (``"trace_flags": "00"``), so a
+replay never turns an unsampled trace into a sampled one. Lines written before
+the canonical form had them carry ``"trace_flags"`` as an integer (only for an
+unsampled span); they are still read.
 
 Bad lines (torn, no newline at end of file, invalid JSON or UTF-8, NaN or
 Infinity, bad CRC or MAC, invalid event fields) raise :class:`BadLine` naming
@@ -101,9 +102,6 @@ def encode_line(evt: Event[Any], subscription: str | None, mac: hmac.HMAC | None
         raise TypeError("subscription must be a str or None")
     record = evt._canonical()
     record["subscription"] = subscription
-    flags = evt.span_context.trace_flags
-    if flags != TraceFlags.SAMPLED and evt.span_context.is_valid:
-        record["trace_flags"] = int(flags)
     body = _encoding.dumps(record)
     if mac is not None:
         signer = mac.copy()
@@ -172,9 +170,13 @@ def _parse(line: bytes, mac: hmac.HMAC | None) -> tuple[Event[Any], str | None]:
     subscription = obj.pop("subscription", None)
     if subscription is not None and not isinstance(subscription, str):
         _bad("field 'subscription' must be a string or null")
-    flags = obj.pop("trace_flags", None)
-    if flags is not None and (type(flags) is not int or not 0 <= flags <= 0xFF):
-        _bad("field 'trace_flags' must be an integer 0-255")
+    flags = obj.get("trace_flags")
+    if flags is not None and not isinstance(flags, str):  # a line of the earlier format
+        obj.pop("trace_flags")
+        if type(flags) is not int or not 0 <= flags <= 0xFF:
+            _bad("field 'trace_flags' must be an integer 0-255")
+    else:
+        flags = None
     try:
         evt = Event.from_dict(obj)
     except (ValueError, TypeError) as exc:

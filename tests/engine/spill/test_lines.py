@@ -180,3 +180,32 @@ def test_invalid_event_fields_are_quarantined(store: SpillStore, spill_dir: Path
     assert result.corrupt == 1
     assert "invalid event" in reasons[0]
     assert "'id'" in reasons[0]
+
+
+def test_trace_flags_and_scope_round_trip_and_earlier_lines_still_read() -> None:
+    """An unsampled span, actor and origin come back from a spill line; a line of the
+    earlier format (integer trace_flags beside the canonical keys) still reads."""
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    from audit_logging._engine.spill.lines import encode_line, read_line
+    from audit_logging.context import Actor, Origin
+
+    sc = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(TraceFlags.DEFAULT))
+    evt = new_event("x", "s", {"a": 1}, span_context=sc)
+    evt = type(evt)(
+        evt.type, evt.source, evt.payload, "", evt.id, evt.time, sc,
+        Actor("u1", "alice"), Origin(client_ip="10.0.0.1"),
+    )  # fmt: skip
+    back, sub, _ = read_line(encode_line(evt, "db", None), None)  # type: ignore[misc]
+    assert back == evt
+    assert sub == "db"
+    assert not back.span_context.trace_flags.sampled
+    record = evt._canonical()
+    del record["trace_flags"], record["actor"], record["origin"]
+    record["subscription"] = None
+    record["trace_flags"] = 0  # how earlier versions marked an unsampled span
+    body = _encoding.dumps(record)
+    old = body[:-1] + b',"crc32":"%08x"}\n' % zlib.crc32(body)
+    parsed = read_line(old, None)
+    assert parsed is not None
+    assert not parsed[0].span_context.trace_flags.sampled
