@@ -130,7 +130,7 @@ def _requests(
             path = path.format(item=item)
             origin = Origin(f"203.0.113.{n % 250 + 1}", "demo-client/1.0", method, path)
             login = kind in ("login_failed", "login")
-            actor = None if login else Actor(user, email, "session")
+            actor = None if login else Actor(user, user, "session")
             with bind_context_id(ctx), bind_scope(Scope(actor, origin)):
                 publish(f.new_http_request_received(_SOURCE, method, path))
                 yield ctx
@@ -140,7 +140,7 @@ def _requests(
                     publish(f.new_auth_credentials_checked(_SOURCE, email, ok))
                     yield ctx
                     if ok:
-                        set_actor(user_id=user, username=email, auth_method="password")
+                        set_actor(user_id=user, username=user, auth_method="password")
                         publish(f.new_auth_login(_SOURCE, user))
                     else:
                         publish(f.new_auth_login_failed(_SOURCE, email, "invalid_credentials"))

@@ -2,7 +2,8 @@
 Bringing an audit table made by an earlier version up to the current layout.
 
 Tables created before the actor/origin columns (issue 15) lack
-:data:`~audit_logging._sinks.database.schema.SCOPE_COLUMNS`. Every one of them is
+:data:`~audit_logging._sinks.database.schema.SCOPE_COLUMNS` (the schema module
+passes the names in, so this module does not import it back). Every one of them is
 nullable, so adding them is a cheap, metadata-only ``ALTER TABLE ... ADD COLUMN`` on
 PostgreSQL, MySQL/MariaDB (InnoDB instant add) and SQLite, and old rows read back
 as events without actor or origin, which is what they were.
@@ -22,28 +23,27 @@ validated before it gets here.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from audit_logging._sinks.database.schema import SCOPE_COLUMNS
-
-__all__ = ["add_scope_columns", "missing_scope_columns"]
+__all__ = ["add_columns", "missing_columns"]
 
 _log = logging.getLogger("audit_logging.sinks")
 _DUPLICATE_SQLSTATES = frozenset({"42701"})
 _DUPLICATE_MYSQL_ERRNOS = frozenset({1060})
 
 
-def missing_scope_columns(engine: Engine, table: str) -> list[str]:
+def missing_columns(engine: Engine, table: str, names: Sequence[str]) -> list[str]:
     """
-    The scope columns ``table`` lacks (none when the table does not exist yet).
+    The columns of ``names`` that ``table`` lacks (none when the table does not exist yet).
     """
     inspector = sa.inspect(engine)
     if not inspector.has_table(table):
         return []
     columns = {c["name"] for c in inspector.get_columns(table)}
-    return [name for name in SCOPE_COLUMNS if name not in columns]
+    return [name for name in names if name not in columns]
 
 
 def _duplicate(exc: sa.exc.DBAPIError) -> bool:
@@ -56,14 +56,14 @@ def _duplicate(exc: sa.exc.DBAPIError) -> bool:
     return "duplicate column" in str(orig).lower()
 
 
-def add_scope_columns(engine: Engine, table: sa.Table) -> list[str]:
+def add_columns(engine: Engine, table: sa.Table, names: Sequence[str]) -> list[str]:
     """
-    Add the scope columns ``table`` lacks; returns the ones added.
+    Add the columns of ``names`` (declared on ``table``) that it lacks; returns the ones added.
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database refused (no ALTER privilege...).
     """
-    missing = missing_scope_columns(engine, table.name)
+    missing = missing_columns(engine, table.name, names)
     if not missing:
         return []
     dialect = engine.dialect

@@ -68,6 +68,7 @@ from sqlalchemy.engine import URL, Engine
 
 from audit_logging._sinks.database.engine import create_audit_engine
 from audit_logging._sinks.database.errors import database_errors
+from audit_logging._sinks.database.migrate import add_columns, missing_columns
 
 __all__ = [
     "BASE_COLUMNS",
@@ -80,6 +81,7 @@ __all__ = [
     "create_tables",
     "has_table",
     "index_names",
+    "missing_scope_columns",
     "setup_database",
     "validate_table_name",
 ]
@@ -235,14 +237,12 @@ def _already_exists(exc: sa.exc.DBAPIError) -> bool:
 
 
 def _create(engine: Engine, metadata: sa.MetaData, table: sa.Table) -> None:
-    from audit_logging._sinks.database.migrate import add_scope_columns
-
     # A table made by an earlier version: add the columns it lacks before their index
     # (a missing table is left to create_all). Refused (no ALTER privilege): the table
     # is still usable in its old layout, and the writer says so.
     scoped = True
     try:
-        add_scope_columns(engine, table)
+        add_columns(engine, table, SCOPE_COLUMNS)
     except sa.exc.DBAPIError as exc:
         _log.warning(
             "could not add the actor/origin columns to table %s (%s): events are stored "
@@ -306,6 +306,13 @@ def setup_database(url_or_engine: str | URL | Engine, table: str = DEFAULT_TABLE
             engine.dispose()
         raise
     return engine
+
+
+def missing_scope_columns(engine: Engine, table: str) -> list[str]:
+    """
+    The actor/origin columns ``table`` lacks (a table of the earlier layout lacks all).
+    """
+    return missing_columns(engine, table, SCOPE_COLUMNS)
 
 
 def has_table(engine: Engine, table: str) -> bool:

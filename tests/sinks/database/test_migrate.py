@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from audit_logging._sinks.database import schema as _schema
-from audit_logging._sinks.database.migrate import missing_scope_columns
+from audit_logging._sinks.database.schema import missing_scope_columns
 from audit_logging.context import Actor, Origin, bind_actor, bind_origin
 from audit_logging.events import new_event
 from audit_logging.sinks.database import DatabaseHandler, setup_database
