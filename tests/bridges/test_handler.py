@@ -50,14 +50,15 @@ def test_levels_map_to_log_event_types(
     assert [e.type for e in rec.events] == [event_type]
 
 
-def test_message_and_extra_become_message_and_string_fields(bus: Bus, rec: Recorder) -> None:
-    """The rendered message is the message; extras are stringified fields."""
+def test_message_and_extra_become_message_and_typed_fields(bus: Bus, rec: Recorder) -> None:
+    """The rendered message is the message; extras are fields keeping their JSON types (#15)."""
     log = _logger(AuditHandler(bus))
-    log.info("user %s logged in", "u1", extra={"ip": "10.0.0.1", "n": 3, "ok": True})
+    extra = {"ip": "10.0.0.1", "n": 3, "ok": True, "amount": 12.5, "tags": ["a", "b"]}
+    log.info("user %s logged in", "u1", extra=extra | {"none": None, "card": {"last4": "4242"}})
     evt = rec.events[0]
     assert evt.payload == {
         "message": "user u1 logged in",
-        "fields": {"ip": "10.0.0.1", "n": "3", "ok": "True"},
+        "fields": extra | {"none": None, "card": {"last4": "4242"}},
     }
 
 
@@ -173,7 +174,7 @@ def test_request_object_in_extra_is_method_and_path_only(bus: Bus, rec: Recorder
         "Bad request", extra={"status_code": 400, "request": FakeRequest()}
     )
     fields = rec.events[0].payload["fields"]
-    assert fields == {"status_code": "400", "request": "POST /login"}
+    assert fields == {"status_code": 400, "request": "POST /login"}
 
 
 def test_emit_failure_goes_to_handle_error(bus: Bus) -> None:

@@ -12,14 +12,14 @@ from tests._helpers import Recorder
 
 
 def test_logger_levels_publish_log_events(bus: Bus, rec: Recorder) -> None:
-    """Logger.debug/info/warning/error publish with string fields and source."""
+    """Logger.debug/info/warning/error publish with typed fields and source."""
     log = Logger(bus, "svc")
     log.debug("d", n=1)
     log.info("i")
     log.warning("w", source="other")
     log.error("e", ValueError("bad token=abc123"), k="v")  # noqa: PLE1205 - not a stdlib logger
     assert [e.type for e in rec.events] == ["log_debug", "log_info", "log_warning", "log_error"]
-    assert rec.events[0].payload["fields"] == {"n": "1"}
+    assert rec.events[0].payload["fields"] == {"n": 1}
     assert rec.events[2].source == "other"
     assert rec.events[3].payload["error"] == "ValueError: bad token=****"
 
