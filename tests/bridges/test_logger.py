@@ -50,3 +50,19 @@ def test_logger_assertions_publish_then_raise(bus: Bus, rec: Recorder) -> None:
         log.assert_no_error(OSError("secret=hunter2"))
     assert [e.type for e in rec.events] == ["log_assertion_failed"] * 3
     assert rec.events[1].payload["detail"] == "count: got '2', want '3'"
+
+
+def test_logger_fields_keep_their_types_and_nested_secrets_are_masked(
+    bus: Bus, rec: Recorder
+) -> None:
+    """Keyword values keep their JSON types; the bus masks secrets nested in them."""
+    log = Logger(bus, "svc")
+    tags = ["a"]
+    log.info("paid", amount=12.5, ok=True, tags=tags, card={"cvv": "123", "last4": "42"})
+    tags.append("b")  # after the call: the event holds its own copy
+    assert rec.events[0].payload["fields"] == {
+        "amount": 12.5,
+        "ok": True,
+        "tags": ["a"],
+        "card": {"cvv": "****", "last4": "42"},
+    }
