@@ -60,6 +60,7 @@ MAX_FIELD_ITEMS: Final = 1000
 _TRUNCATED: Final = "<truncated>"
 _DEEP: Final = "<max depth exceeded>"
 _CYCLE: Final = "<cycle>"
+_DICT, _LIST, _FIELDS = range(3)
 
 
 class _Budget:
@@ -112,25 +113,82 @@ def _cut(count: int) -> str:
 
 
 def _copy_items(pairs: Any, size: int, depth: int, budget: _Budget) -> dict[str, Any]:
+    """
+    An object of ``(key, child)`` pairs; plain leaves are handled inline (the common case).
+    """
     out: dict[str, Any] = {}
+    left = budget.left
     for index, (key, child) in enumerate(pairs):
-        if budget.left <= 0:
+        if left <= 0:
             out[_TRUNCATED] = _cut(size - index)
             break
-        budget.left -= 1
-        out[_key(key)] = _copy(child, depth, budget)
+        left -= 1
+        kind = type(child)
+        if kind is str:
+            plain = child if child.isascii() else _safe_str(child)
+        elif kind is int or kind is bool or child is None:
+            plain = child
+        else:
+            budget.left = left
+            plain = _copy(child, depth, budget)
+            left = budget.left
+        out[key if type(key) is str and key.isascii() else _key(key)] = plain
+    budget.left = left
     return out
 
 
 def _copy_list(items: Any, size: int, depth: int, budget: _Budget) -> list[Any]:
+    """
+    A list of ``items``; plain leaves are handled inline.
+    """
     out: list[Any] = []
+    left = budget.left
     for index, child in enumerate(items):
-        if budget.left <= 0:
+        if left <= 0:
             out.append(_cut(size - index))
             break
-        budget.left -= 1
-        out.append(_copy(child, depth, budget))
+        left -= 1
+        kind = type(child)
+        if kind is str:
+            plain = child if child.isascii() else _safe_str(child)
+        elif kind is int or kind is bool or child is None:
+            plain = child
+        else:
+            budget.left = left
+            plain = _copy(child, depth, budget)
+            left = budget.left
+        out.append(plain)
+    budget.left = left
     return out
+
+
+def _container(value: Any, kind: int, depth: int, budget: _Budget) -> Any:
+    """
+    The copy of a dict (``_DICT``), a dataclass (``_FIELDS``) or a list, tuple or set.
+    """
+    if depth >= MAX_FIELD_DEPTH:
+        return _DEEP
+    marker = id(value)
+    path = budget.path
+    if marker in path:
+        return _CYCLE
+    path.add(marker)
+    try:
+        if kind == _DICT:
+            # dict.items for a dict: a subclass's override cannot hide data from the copy.
+            items = dict.items(value) if isinstance(value, dict) else value.items()
+            return _copy_items(items, len(value), depth + 1, budget)
+        if kind == _FIELDS:
+            names = [f.name for f in dataclasses.fields(value)]
+            pairs = ((name, getattr(value, name)) for name in names)
+            return _copy_items(pairs, len(names), depth + 1, budget)
+        if isinstance(value, set | frozenset):
+            value = json_default(value)  # a list, sorted when the items are orderable
+        return _copy_list(value, len(value), depth + 1, budget)
+    except Exception:  # items(), iteration or fields that raise; a dict changed meanwhile
+        return f"<unreadable {type(value).__name__}>"
+    finally:
+        path.discard(marker)
 
 
 def _copy(value: Any, depth: int, budget: _Budget) -> Any:
@@ -144,6 +202,10 @@ def _copy(value: Any, depth: int, budget: _Budget) -> Any:
         return value
     if kind is float:
         return value if math.isfinite(value) else None
+    if kind is dict:
+        return _container(value, _DICT, depth, budget)
+    if kind is list or kind is tuple:
+        return _container(value, _LIST, depth, budget)
     if isinstance(value, enum.Enum):
         return _copy(value.value, depth, budget)
     if isinstance(value, str):  # subclasses: their plain value (the slots cannot be overridden)
@@ -155,32 +217,13 @@ def _copy(value: Any, depth: int, budget: _Budget) -> Any:
     request = request_text(value)
     if request is not None:
         return request
-    is_dict = isinstance(value, Mapping)
-    is_dataclass = not is_dict and dataclasses.is_dataclass(value) and not isinstance(value, type)
-    if not (is_dict or is_dataclass or isinstance(value, list | tuple | set | frozenset)):
-        return make_safe(value)  # the encoder's fallback for a leaf: never a container
-    if depth >= MAX_FIELD_DEPTH:
-        return _DEEP
-    marker = id(value)
-    if marker in budget.path:
-        return _CYCLE
-    budget.path.add(marker)
-    try:
-        if is_dict:
-            # dict.items for a dict: a subclass's override cannot hide data from the copy.
-            items = dict.items(value) if isinstance(value, dict) else value.items()
-            return _copy_items(items, len(value), depth + 1, budget)
-        if is_dataclass:
-            names = [f.name for f in dataclasses.fields(value)]
-            pairs = ((name, getattr(value, name)) for name in names)
-            return _copy_items(pairs, len(names), depth + 1, budget)
-        if isinstance(value, set | frozenset):
-            value = json_default(value)  # a list, sorted when the items are orderable
-        return _copy_list(value, len(value), depth + 1, budget)
-    except Exception:  # a container whose items(), iteration or fields raise
-        return f"<unreadable {type(value).__name__}>"
-    finally:
-        budget.path.discard(marker)
+    if isinstance(value, Mapping):
+        return _container(value, _DICT, depth, budget)
+    if isinstance(value, list | tuple | set | frozenset):
+        return _container(value, _LIST, depth, budget)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _container(value, _FIELDS, depth, budget)
+    return make_safe(value)  # the encoder's fallback for a leaf: never a container
 
 
 def field_value(value: Any) -> Any:
