@@ -206,6 +206,16 @@ def _copy(value: Any, depth: int, budget: _Budget) -> Any:
         return _container(value, _DICT, depth, budget)
     if kind is list or kind is tuple:
         return _container(value, _LIST, depth, budget)
+    try:
+        return _other(value, depth, budget)
+    except Exception:  # e.g. a __class__ or __eq__ that raises: not passed on, never raised
+        return f"<unreadable {kind.__name__}>"
+
+
+def _other(value: Any, depth: int, budget: _Budget) -> Any:
+    """
+    The copy of anything but an exact str, int, bool, None, float, dict, list or tuple.
+    """
     if isinstance(value, enum.Enum):
         return _copy(value.value, depth, budget)
     if isinstance(value, str):  # subclasses: their plain value (the slots cannot be overridden)

@@ -238,6 +238,22 @@ def test_a_container_that_raises_is_marked_unreadable() -> None:
     assert field_map({"b": Broken(), "ok": 1}) == {"b": "<unreadable Broken>", "ok": 1}
 
 
+def test_objects_that_raise_never_raise_into_the_log_call() -> None:
+    """An object whose __class__ or __str__ raises becomes a marker, as the encoder would write."""
+
+    class NoClass:
+        @property  # type: ignore[misc]
+        def __class__(self) -> type:  # type: ignore[override]
+            raise RuntimeError("no class")
+
+    class NoStr:
+        def __str__(self) -> str:
+            raise RuntimeError("no str")
+
+    copied = field_map({"c": NoClass(), "s": NoStr()})
+    assert copied == {"c": "<unreadable NoClass>", "s": "<unprintable NoStr>"}
+
+
 def test_none_and_empty_are_an_empty_map() -> None:
     """No fields is {} (a fresh dict)."""
     assert field_map(None) == {}
