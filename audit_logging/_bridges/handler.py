@@ -78,7 +78,8 @@ class AuditHandler(logging.Handler):
 
     Mapping: DEBUG -> ``log_debug``, INFO -> ``log_info``, WARNING ->
     ``log_warning``, ERROR -> ``log_error``, CRITICAL -> ``log_fatal``; ``extra``
-    keys -> ``fields`` (strings); ``extra={"audit_event": evt}`` publishes ``evt``;
+    keys -> ``fields`` keeping their JSON types (copied in the caller's thread; see
+    :mod:`audit_logging._model.fieldvalues`); ``extra={"audit_event": evt}`` publishes ``evt``;
     ``extra={"event_type": t, "payload": {...}}`` publishes a domain event; a
     structlog event dict in ``record.msg`` (``ProcessorFormatter.wrap_for_formatter``)
     is mapped as :class:`audit_logging._bridges.processor.AuditProcessor` maps it.

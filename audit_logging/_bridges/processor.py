@@ -63,8 +63,10 @@ class AuditProcessor:
 
     Mapping: the method name picks the log event (``debug``, ``info``,
     ``warning``/``warn``, ``error``/``exception``, ``critical``/``fatal`` ->
-    ``log_fatal``); ``event`` is the message and the other keys become string
-    ``fields``. With ``event_type`` in the dict a domain event is published
+    ``log_fatal``); ``event`` is the message and the other keys become ``fields``
+    keeping their JSON types (copied here, in the caller's thread, so the bus
+    redacts nested keys and later changes to the values do not reach the event).
+    With ``event_type`` in the dict a domain event is published
     instead, whose payload is ``event_dict["payload"]`` or else the other
     non-metadata keys. Publishing never raises into the caller: a failure is
     logged to the ``audit_logging._bridges.processor`` logger.

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, Self
 
 from audit_logging._model.conversions import copy_map, error_text, milliseconds, seconds, string_map
+from audit_logging._model.fieldvalues import field_map
 from audit_logging._model.payloads import (
     AuthRegisterPayload,
     HTTPRequestPayload,
@@ -49,6 +50,7 @@ __all__ = [
     "ANY",
     "BOOL",
     "ERROR_TEXT",
+    "FIELD_MAP",
     "INT",
     "MILLISECONDS",
     "SECONDS",
@@ -91,6 +93,7 @@ MILLISECONDS = Kind("Duration", int, milliseconds, named=True)
 SECONDS = Kind("Duration", int, seconds, named=True)
 ERROR_TEXT = Kind("BaseException | str | None", str, error_text)
 STRING_MAP = Kind("Mapping[str, Any] | None", dict, string_map)
+FIELD_MAP = Kind("Mapping[str, Any] | None", dict, field_map)
 SHALLOW_COPY = Kind("Mapping[str, Any] | None", dict, copy_map)
 
 
@@ -451,16 +454,16 @@ class EventType(enum.StrEnum):
 
     LOG_INFO = define(
         "log_info",
-        "An informational log event; ``fields`` values become strings.",
+        "An informational log event; ``fields`` keep their JSON types (a copy).",
         Field("message", STR),
-        Field("fields", STRING_MAP, optional=True),
+        Field("fields", FIELD_MAP, optional=True),
         typed=LogPayload,
     )
     LOG_WARNING = define(
         "log_warning",
-        "A warning log event; ``fields`` values become strings.",
+        "A warning log event; ``fields`` keep their JSON types (a copy).",
         Field("message", STR),
-        Field("fields", STRING_MAP, optional=True),
+        Field("fields", FIELD_MAP, optional=True),
         typed=LogPayload,
     )
     LOG_ERROR = define(
@@ -468,21 +471,21 @@ class EventType(enum.StrEnum):
         "An error log event; ``err`` is kept as its text.",
         Field("message", STR),
         Field("error", ERROR_TEXT, arg="err"),
-        Field("fields", STRING_MAP, optional=True),
+        Field("fields", FIELD_MAP, optional=True),
         typed=LogPayload,
     )
     LOG_DEBUG = define(
         "log_debug",
-        "A debug log event; ``fields`` values become strings.",
+        "A debug log event; ``fields`` keep their JSON types (a copy).",
         Field("message", STR),
-        Field("fields", STRING_MAP, optional=True),
+        Field("fields", FIELD_MAP, optional=True),
         typed=LogPayload,
     )
     LOG_FATAL = define(
         "log_fatal",
         "A fatal log event (the process is about to stop).",
         Field("message", STR),
-        Field("fields", STRING_MAP, optional=True),
+        Field("fields", FIELD_MAP, optional=True),
         typed=LogPayload,
     )
     LOG_ASSERTION_FAILED = define(

@@ -8,8 +8,11 @@ produced by either reads the same:
   truncated toward zero; ``expires_in`` becomes whole seconds the same way. A
   float is first rounded to nanoseconds, so ``0.57`` is 570 ms rather than 569;
 - an error (exception or text) becomes its text, ``None`` becomes ``""``;
-- a string map (``fields``, ``metadata``) is copied with string keys and values,
-  ``None`` becomes ``{}``; ``changes`` is copied as it is (a shallow copy).
+- a string map (``metadata``) is copied with string keys and values, ``None``
+  becomes ``{}``; ``changes`` is copied as it is (a shallow copy);
+- a log event's ``fields`` keep their JSON types: a bounded plain-JSON deep copy
+  (:func:`audit_logging._model.fieldvalues.field_map`, which says why and how);
+  this is where the payloads part from the Go library's ``map[string]string``.
 
 Every map is a copy, so a caller mutating its dict after the call cannot change
 an event already published. Argument types are otherwise checked by the schema

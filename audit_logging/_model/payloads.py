@@ -10,6 +10,7 @@ JSON encoder write the same object either way.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 __all__ = [
     "AuthRegisterPayload",
@@ -56,9 +57,11 @@ class LogPayload:
 
     ``error`` is only meaningful for ``log_error`` and ``detail`` for
     ``log_assertion_failed``; both default to ``""``, so one class types every log event.
+    ``fields`` hold JSON values (strings, numbers, booleans, ``None``, lists and
+    nested dicts), as :func:`audit_logging._model.fieldvalues.field_map` copies them.
     """
 
     message: str
-    fields: dict[str, str] = dataclasses.field(default_factory=dict)
+    fields: dict[str, Any] = dataclasses.field(default_factory=dict)
     error: str = ""
     detail: str = ""

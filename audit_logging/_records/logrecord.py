@@ -16,11 +16,15 @@ Record -> event mapping (the whole record is read in the thread that logged it):
   ``extra={"error": ...}``; also on ``log_fatal`` when there is one), the text
   masked for secrets; a traceback (never
   locals) only when asked for;
-- every other ``extra`` key becomes a ``fields`` entry with a string value (the Go
-  ``map[string]string``; a request object such as Django's ``HttpRequest`` becomes
-  ``"METHOD /path"``, never its cookies or headers); the source is the logger
-  name; the context id comes from ``extra={"context_id": ...}`` or the bound
-  one; the span from the ``otelTraceID``/``otelSpanID`` attributes that
+- every other ``extra`` key becomes a ``fields`` entry keeping its JSON type
+  (numbers, booleans, lists, nested dicts), copied on the logging thread by
+  :func:`audit_logging._model.fieldvalues.field_map`: bounded, with the encoder's
+  fallback for what JSON cannot hold, and a request object such as Django's
+  ``HttpRequest`` becomes ``"METHOD /path"``, never its cookies or headers (at any
+  depth). The bus's sanitizer then masks secrets by key at any depth
+  (``extra={"card": {"cvv": ...}}``);
+- the source is the logger name; the context id comes from ``extra={"context_id": ...}``
+  or the bound one; the span from the ``otelTraceID``/``otelSpanID`` attributes that
   opentelemetry-instrumentation-logging sets, else the current span.
 """
 
@@ -38,6 +42,7 @@ from opentelemetry.trace import SpanContext, TraceFlags
 from audit_logging._model.context import get_context_id
 from audit_logging._model.encoding import _safe_str
 from audit_logging._model.event import Event, EventType, current_span_context
+from audit_logging._model.fieldvalues import field_map, request_text
 from audit_logging._model.ids import uuid7_str
 from audit_logging._model.scope import _scope as _scope_var
 from audit_logging._security.textmask import mask_secrets_in_text
@@ -179,31 +184,23 @@ def _event(  # noqa: PLR0917 - mirrors Event's positional fields
     )
 
 
-def _is_request(value: object) -> bool:
-    return (
-        not isinstance(value, str | int | float | bool)
-        and isinstance(getattr(value, "method", None), str)
-        and isinstance(getattr(value, "path", None), str)
-    )
-
-
 def field_text(value: object) -> str:
     """
-    A ``fields`` value as a string (the Go ``map[string]string``).
+    A value that must be text (a structlog ``event`` used as the message) as a string.
 
-    An HTTP request object (Django's ``HttpRequest`` in ``django.request``
-    records, or anything with string ``method`` and ``path``) becomes
-    ``"METHOD /path"`` only: its ``str()`` would show the query string, and its
-    other attributes hold cookies and ``Authorization`` headers.
+    An HTTP request object (Django's ``HttpRequest``, anything with a string
+    ``method`` and ``path`` or ``url.path``) becomes ``"METHOD /path"`` only: its
+    ``str()`` would show the query string, and its other attributes hold cookies
+    and ``Authorization`` headers. ``fields`` values are not text: see
+    :func:`audit_logging._model.fieldvalues.field_map`.
     """
     if isinstance(value, str):
         return value if value.isascii() else _safe_str(value)
     kind = type(value)
     if kind is int or kind is float or kind is bool:
         return str(value)
-    if _is_request(value):
-        return f"{_safe_str(getattr(value, 'method', ''))} {_safe_str(getattr(value, 'path', ''))}"
-    return _safe_str(value)
+    request = request_text(value)
+    return _safe_str(value) if request is None else request
 
 
 def _extra_keys(record: logging.LogRecord) -> set[str]:
@@ -257,14 +254,13 @@ def record_to_event(
     event_type = level_event_type(record.levelno)
     is_error = event_type == EventType.LOG_ERROR
     error = _error_text(record) if is_error or event_type == EventType.LOG_FATAL else ""
-    fields: dict[str, str] = {}
+    fields: dict[str, Any] = {}
     if extra:
         extra -= _SPECIAL_EXTRA
         if error or is_error:
             extra.discard("error")
         data = record.__dict__
-        for key in extra:
-            fields[key] = field_text(data[key])
+        fields = field_map({key: data[key] for key in extra})
     message = record.getMessage()
     if type(message) is not str or not message.isascii():
         message = _safe_str(message)
@@ -361,7 +357,8 @@ def event_dict_to_event(
     ``event_type`` in the dict makes a domain event whose payload is
     ``event_dict["payload"]`` or else the keys that are not structlog metadata;
     otherwise ``method_name`` picks the log event, ``event`` is the message, the
-    other keys become string ``fields`` and ``exc_info``/``exception`` (text or
+    other keys become ``fields`` keeping their JSON types (a bounded copy, see
+    :func:`audit_logging._model.fieldvalues.field_map`) and ``exc_info``/``exception`` (text or
     ``dict_tracebacks`` entries) become ``error`` as ``"Type: message"`` only:
     frames and their locals never reach the event. The context id is the dict's
     ``context_id`` or ``request_id``, else ``context_id``, else the bound one.
@@ -388,11 +385,13 @@ def event_dict_to_event(
         log_type = _METHOD_TYPES.get(method_name.lower(), EventType.LOG_INFO)
     is_error = log_type == EventType.LOG_ERROR
     error = _dict_error(event_dict, exc) if is_error or log_type == EventType.LOG_FATAL else ""
-    fields = {
-        str(key): field_text(value)
-        for key, value in event_dict.items()
-        if key not in _DICT_META and not (key == "error" and (error or is_error))
-    }
+    fields = field_map(
+        {
+            key: value
+            for key, value in event_dict.items()
+            if key not in _DICT_META and not (key == "error" and (error or is_error))
+        }
+    )
     message = event_dict.get("event", "")
     log_payload: dict[str, Any] = {
         "message": field_text(message) if message is not None else "",

@@ -4,10 +4,13 @@ Tests for AuditHandler: records -> events, filtering, re-entrancy and the bus it
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import threading
 import uuid
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +20,8 @@ from audit_logging._engine.registry import get_bus
 from audit_logging._threads import new_thread
 from audit_logging.bus import Bus
 from audit_logging.context import bind_context_id
-from audit_logging.events import Event, new_event
+from audit_logging.events import EVENT_ANY, Event, new_event
+from audit_logging.sinks.file import RotatingJSONFileHandler
 from audit_logging.stdlib import AuditHandler
 from tests._helpers import Recorder
 
@@ -50,14 +54,15 @@ def test_levels_map_to_log_event_types(
     assert [e.type for e in rec.events] == [event_type]
 
 
-def test_message_and_extra_become_message_and_string_fields(bus: Bus, rec: Recorder) -> None:
-    """The rendered message is the message; extras are stringified fields."""
+def test_message_and_extra_become_message_and_typed_fields(bus: Bus, rec: Recorder) -> None:
+    """The rendered message is the message; extras are fields keeping their JSON types (#15)."""
     log = _logger(AuditHandler(bus))
-    log.info("user %s logged in", "u1", extra={"ip": "10.0.0.1", "n": 3, "ok": True})
+    extra = {"ip": "10.0.0.1", "n": 3, "ok": True, "amount": 12.5, "tags": ["a", "b"]}
+    log.info("user %s logged in", "u1", extra=extra | {"none": None, "card": {"last4": "4242"}})
     evt = rec.events[0]
     assert evt.payload == {
         "message": "user u1 logged in",
-        "fields": {"ip": "10.0.0.1", "n": "3", "ok": "True"},
+        "fields": extra | {"none": None, "card": {"last4": "4242"}},
     }
 
 
@@ -173,7 +178,7 @@ def test_request_object_in_extra_is_method_and_path_only(bus: Bus, rec: Recorder
         "Bad request", extra={"status_code": 400, "request": FakeRequest()}
     )
     fields = rec.events[0].payload["fields"]
-    assert fields == {"status_code": "400", "request": "POST /login"}
+    assert fields == {"status_code": 400, "request": "POST /login"}
 
 
 def test_emit_failure_goes_to_handle_error(bus: Bus) -> None:
@@ -307,3 +312,49 @@ def test_structlog_record_type_follows_the_level_number(bus: Bus, rec: Recorder)
     logging.addLevelName(5, "TRACE")
     _logger(AuditHandler(bus)).log(5, {"event": "deep"})
     assert rec.events[0].type == "log_debug"
+
+
+def test_extra_is_copied_when_logged_not_when_delivered(bus: Bus, rec: Recorder) -> None:
+    """Mutating an ``extra`` value after the log call leaves the published event as it was."""
+    card: dict[str, Any] = {"last4": "4242", "tags": ["a"]}
+    _logger(AuditHandler(bus)).info("paid", extra={"card": card})
+    card["last4"] = "0000"
+    card["tags"].append("b")
+    assert rec.events[0].payload["fields"] == {"card": {"last4": "4242", "tags": ["a"]}}
+
+
+def test_nested_extra_reaches_the_file_typed_and_redacted(tmp_path: Path) -> None:
+    """Through a real bus and file sink: native JSON types stored, nested secrets masked."""
+    path = tmp_path / "audit.jsonl"
+    with Bus(lifecycle_events=False) as async_bus:
+        async_bus.subscribe(EVENT_ANY, RotatingJSONFileHandler(str(path)), name="file")
+        extra: dict[str, Any] = {
+            "amount": 12.5,
+            "count": 3,
+            "ok": True,
+            "none": None,
+            "price": Decimal("9.99"),
+            "card": {"cvv": "123", "last4": "4242", "brand": "visa"},
+            "auth": {"password": "x"},
+            "users": [{"name": "ann", "password": "hunter2"}, {"name": "bob", "token": "t0k3n"}],
+            "dsn": {"url": "postgresql://app:s3cr3t@db/prod"},
+        }
+        _logger(AuditHandler(async_bus)).warning("payment", extra=extra)
+        extra["card"]["cvv"] = "changed"  # after the call: not in the stored event
+        assert async_bus.flush(10)
+    raw = path.read_bytes()
+    (line,) = raw.splitlines()
+    fields = json.loads(line)["payload"]["fields"]
+    assert fields == {
+        "amount": 12.5,
+        "count": 3,
+        "ok": True,
+        "none": None,
+        "price": "9.99",
+        "card": {"cvv": "****", "last4": "4242", "brand": "visa"},
+        "auth": "****",
+        "users": [{"name": "ann", "password": "****"}, {"name": "bob", "token": "****"}],
+        "dsn": {"url": "postgresql://app:****@db/prod"},
+    }
+    for secret in (b"123", b"hunter2", b"t0k3n", b"s3cr3t", b"changed"):
+        assert secret not in raw

@@ -4,15 +4,19 @@ Tests for audit_logging._bridges.processor.AuditProcessor with real structlog.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
 
 from audit_logging.bus import Bus
+from audit_logging.events import EVENT_ANY
+from audit_logging.sinks.file import RotatingJSONFileHandler
 from audit_logging.stdlib import AuditHandler
 from audit_logging.structlog import AuditProcessor
 from tests._helpers import Recorder
@@ -168,3 +172,32 @@ def test_stdlib_integration_with_processor_formatter(bus: Bus, rec: Recorder) ->
     evt = rec.events[0]
     assert (evt.type, evt.source, evt.context_id) == ("log_warning", name, "r-9")
     assert evt.payload == {"message": "quota exceeded", "fields": {"user": "u1"}}
+
+
+def test_keys_keep_their_json_types_and_nested_secrets_are_masked(bus: Bus, rec: Recorder) -> None:
+    """structlog values stay numbers, booleans, lists and dicts; the bus masks nested secrets."""
+    items = [{"sku": "a", "qty": 2}]
+    _log(bus).info("order", amount=12.5, paid=True, items=items, card={"cvv": "123", "last4": "42"})
+    items[0]["qty"] = 99  # after the call: the event holds its own copy
+    assert rec.events[0].payload["fields"] == {
+        "amount": 12.5,
+        "paid": True,
+        "items": [{"sku": "a", "qty": 2}],
+        "card": {"cvv": "****", "last4": "42"},
+    }
+
+
+def test_typed_keys_reach_the_file_through_a_real_bus(tmp_path: Path) -> None:
+    """End to end: the stored line holds the native types and no nested secret."""
+    path = tmp_path / "audit.jsonl"
+    with Bus(lifecycle_events=False) as async_bus:
+        async_bus.subscribe(EVENT_ANY, RotatingJSONFileHandler(str(path)), name="file")
+        log = _log(async_bus)
+        log.warning("login", attempt=3, auth={"user": "ann", "password": "hunter2"}, ok=False)
+        assert async_bus.flush(10)
+    raw = path.read_bytes()
+    assert json.loads(raw)["payload"] == {
+        "message": "login",
+        "fields": {"attempt": 3, "auth": "****", "ok": False},
+    }
+    assert b"hunter2" not in raw

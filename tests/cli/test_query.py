@@ -231,3 +231,25 @@ def test_query_reads_a_table_of_the_earlier_layout(tmp_path: Path) -> None:
     assert [e["type"] for e in json_lines(done.stdout)] == ["old_type"]
     done = cli(tmp_path, "query", "--db", "sqlite:///old.db", "--actor", "u1")
     assert_clear_error(done, "--actor", "setup_database")
+
+
+@pytest.mark.timeout(60)
+def test_query_shows_typed_nested_fields(tmp_path: Path) -> None:
+    """A log event's typed, nested fields come back as JSON values and read as JSON in the table."""
+    from audit_logging.factories import new_info
+    from audit_logging.sinks.database import DatabaseHandler
+
+    url = f"sqlite:///{tmp_path / 'fields.db'}"
+    sink = DatabaseHandler(url)
+    fields = {"amount": 12.5, "ok": True, "items": [{"sku": "a", "qty": 2}]}
+    sink.write_event(new_info("shop", "paid", fields))
+    sink.close()
+    done = cli(tmp_path, "query", "--db", url, "--json")
+    assert done.returncode == 0, done.stderr
+    (event,) = json_lines(done.stdout)
+    assert event["payload"] == {"message": "paid", "fields": fields}
+    table = cli(tmp_path, "query", "--db", url)
+    assert table.returncode == 0, table.stderr
+    flat = "".join(table.stdout.split())  # the payload column may fold
+    assert '"amount":12.5' in flat
+    assert '"items":[{"sku":"a","qty":2}]' in flat

@@ -84,3 +84,18 @@ def test_tail_marks_bad_lines_and_escapes_them(tmp_path: Path) -> None:
 def test_tail_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     """`tail` of a file that does not exist gives one error line and exit 2."""
     assert_clear_error(cli(tmp_path, "tail", "--file", "nope.jsonl"), "nope.jsonl")
+
+
+@pytest.mark.timeout(60)
+def test_tail_shows_typed_nested_fields(tmp_path: Path) -> None:
+    """A line whose fields hold numbers, booleans and nested objects is shown as compact JSON."""
+    from audit_logging.factories import new_info
+
+    fields = {"amount": 12.5, "ok": True, "card": {"last4": "4242"}}
+    line = new_info("shop", "paid", fields).to_json_bytes()
+    (tmp_path / "audit.jsonl").write_bytes(line + b"\n")
+    done = cli(tmp_path, "tail", "--file", "audit.jsonl")
+    assert done.returncode == 0, done.stderr
+    assert "not an event" not in done.stdout
+    flat = "".join(done.stdout.split())
+    assert '"fields":{"amount":12.5,"ok":true,"card":{"last4":"4242"}}' in flat

@@ -40,6 +40,7 @@ EXAMPLES: dict[Kind, Any] = {
     catalog.SECONDS: timedelta(seconds=90, microseconds=999_999),
     catalog.ERROR_TEXT: KeyError("k"),
     catalog.STRING_MAP: {"n": 1, "s": "x"},
+    catalog.FIELD_MAP: {"n": 1.5, "s": "x", "nested": {"l": [1, (2, 3)]}},
     catalog.SHALLOW_COPY: {"n": [1], "s": "x"},
 }
 

@@ -345,3 +345,15 @@ def test_from_dict_rejects_malformed_input(data: Any, field: str) -> None:
     """Malformed canonical input raises ValueError naming the field."""
     with pytest.raises(ValueError, match=re.escape(field)):
         Event.from_dict(data)
+
+
+def test_log_event_with_typed_nested_fields_round_trips() -> None:
+    """from_dict gives back a log event's typed, nested fields, from the dict and the JSON line."""
+    from audit_logging.factories import new_warning
+
+    fields = {"amount": 12.5, "n": 3, "ok": False, "none": None, "l": [{"k": [1, "x"]}]}
+    evt = new_warning("svc", "m", fields)
+    assert Event.from_dict(evt.to_dict()).payload == {"message": "m", "fields": fields}
+    back = Event.from_dict(json.loads(evt.to_json()))
+    assert back.payload == evt.payload
+    assert back.to_json_bytes() == evt.to_json_bytes()

@@ -8,7 +8,8 @@ import dataclasses
 import json
 import math
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -101,7 +102,7 @@ CASES: list[tuple[Callable[..., Event[Any]], tuple[Any, ...], str, dict[str, Any
     (f.new_error, ("bad", "disk full"), "log_error",
      {"message": "bad", "error": "disk full", "fields": {}}),
     (f.new_debug, ("dbg",), "log_debug", {"message": "dbg", "fields": {}}),
-    (f.new_fatal, ("bye", {"code": 1}), "log_fatal", {"message": "bye", "fields": {"code": "1"}}),
+    (f.new_fatal, ("bye", {"code": 1}), "log_fatal", {"message": "bye", "fields": {"code": 1}}),
     (f.new_assertion_failed, ("x == y", "expected=1, got=2"), "log_assertion_failed",
      {"message": "x == y", "detail": "expected=1, got=2"}),
 ]  # fmt: skip
@@ -292,10 +293,32 @@ def test_error_fields_default_to_empty_dict() -> None:
     assert f.new_error(S, "m", "e").typed_payload["fields"] == {}
 
 
-def test_fields_values_and_keys_become_strings() -> None:
-    """fields is a map[string]string: non-string keys and values are stringified."""
-    evt = f.new_info(S, "m", {"n": 1, "flag": True, 3: None, "s": "x"})  # type: ignore[dict-item]
-    assert evt.typed_payload["fields"] == {"n": "1", "flag": "True", "3": "None", "s": "x"}
+def test_fields_keep_their_json_types_and_keys_become_strings() -> None:
+    """fields hold JSON values: numbers, booleans, None, lists, nested dicts; keys are text."""
+    given = {"n": 1, "x": 2.5, "flag": True, 3: None, "s": "x", "l": [1, (2, "b")], "d": {"k": {}}}
+    evt = f.new_info(S, "m", given)  # type: ignore[arg-type]
+    assert evt.typed_payload["fields"] == {
+        "n": 1,
+        "x": 2.5,
+        "flag": True,
+        "3": None,
+        "s": "x",
+        "l": [1, [2, "b"]],
+        "d": {"k": {}},
+    }
+    assert validate(evt) is None
+
+
+def test_fields_use_the_encoding_fallback_for_what_json_cannot_hold() -> None:
+    """Decimal, datetime and bytes take the documented encoder fallback already in the payload."""
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    fields = {"amount": Decimal("12.50"), "at": when, "raw": b"\x00\xff"}
+    evt = f.new_warning(S, "m", fields)
+    assert evt.typed_payload["fields"] == {
+        "amount": "12.50",
+        "at": "2026-01-02T03:04:05Z",
+        "raw": "base64:AP8=",
+    }
 
 
 def test_metadata_values_become_strings_and_none_is_empty() -> None:
@@ -317,14 +340,17 @@ def test_changes_keep_their_value_types(factory: Callable[..., Event[Any]]) -> N
 
 
 def test_payload_maps_are_copies_of_the_callers() -> None:
-    """Mutating the caller's dict afterwards does not change the event."""
-    fields = {"a": "1"}
+    """Mutating the caller's dict afterwards does not change the event, nested values included."""
+    inner = {"k": [1]}
+    fields: dict[str, Any] = {"a": "1", "inner": inner}
     changes: dict[str, Any] = {"a": 1}
     info = f.new_info(S, "m", fields)
     updated = f.new_user_updated(S, "u", changes)
     fields["b"] = "2"
+    inner["k"].append(2)
+    inner["new"] = True
     changes["b"] = 2
-    assert info.typed_payload["fields"] == {"a": "1"}
+    assert info.typed_payload["fields"] == {"a": "1", "inner": {"k": [1]}}
     assert updated.typed_payload["changes"] == {"a": 1}
 
 
@@ -419,10 +445,10 @@ def test_log_payload_defaults() -> None:
     ],
 )
 def test_typed_log_factories(factory: Callable[..., Event[Any]], event_type: str) -> None:
-    """The typed log factories carry a LogPayload with string fields."""
-    evt = factory(S, "m", {"n": 1})
+    """The typed log factories carry a LogPayload whose fields keep their JSON types."""
+    evt = factory(S, "m", {"n": 1, "d": {"l": (True,)}})
     assert evt.type == event_type
-    assert evt.typed_payload == p.LogPayload("m", {"n": "1"})
+    assert evt.typed_payload == p.LogPayload("m", {"n": 1, "d": {"l": [True]}})
 
 
 def test_typed_error_factory() -> None:

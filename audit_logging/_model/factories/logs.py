@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from audit_logging._model.conversions import error_text, string_map
+from audit_logging._model.conversions import error_text
 from audit_logging._model.event import Event, new_event
+from audit_logging._model.fieldvalues import field_map
 
 __all__ = [
     "new_assertion_failed",
@@ -39,13 +40,10 @@ def new_info(
     context_id: str | None = None,
 ) -> Event[dict[str, Any]]:
     """
-    An informational log event; ``fields`` values become strings.
+    An informational log event; ``fields`` keep their JSON types (a copy).
     """
     return new_event(
-        "log_info",
-        source,
-        {"message": message, "fields": string_map(fields)},
-        context_id=context_id,
+        "log_info", source, {"message": message, "fields": field_map(fields)}, context_id=context_id
     )
 
 
@@ -57,12 +55,12 @@ def new_warning(
     context_id: str | None = None,
 ) -> Event[dict[str, Any]]:
     """
-    A warning log event; ``fields`` values become strings.
+    A warning log event; ``fields`` keep their JSON types (a copy).
     """
     return new_event(
         "log_warning",
         source,
-        {"message": message, "fields": string_map(fields)},
+        {"message": message, "fields": field_map(fields)},
         context_id=context_id,
     )
 
@@ -81,7 +79,7 @@ def new_error(
     return new_event(
         "log_error",
         source,
-        {"message": message, "error": error_text(err), "fields": string_map(fields)},
+        {"message": message, "error": error_text(err), "fields": field_map(fields)},
         context_id=context_id,
     )
 
@@ -94,12 +92,12 @@ def new_debug(
     context_id: str | None = None,
 ) -> Event[dict[str, Any]]:
     """
-    A debug log event; ``fields`` values become strings.
+    A debug log event; ``fields`` keep their JSON types (a copy).
     """
     return new_event(
         "log_debug",
         source,
-        {"message": message, "fields": string_map(fields)},
+        {"message": message, "fields": field_map(fields)},
         context_id=context_id,
     )
 
@@ -117,7 +115,7 @@ def new_fatal(
     return new_event(
         "log_fatal",
         source,
-        {"message": message, "fields": string_map(fields)},
+        {"message": message, "fields": field_map(fields)},
         context_id=context_id,
     )
 

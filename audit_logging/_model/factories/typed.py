@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from audit_logging._model.conversions import Duration, error_text, milliseconds, string_map
+from audit_logging._model.conversions import Duration, error_text, milliseconds
 from audit_logging._model.event import Event, new_event
+from audit_logging._model.fieldvalues import field_map
 from audit_logging._model.payloads import (
     AuthRegisterPayload,
     HTTPRequestPayload,
@@ -89,7 +90,7 @@ def new_info_t(
     Typed :func:`new_info`.
     """
     return new_event(
-        "log_info", source, LogPayload(message, string_map(fields)), context_id=context_id
+        "log_info", source, LogPayload(message, field_map(fields)), context_id=context_id
     )
 
 
@@ -104,7 +105,7 @@ def new_warning_t(
     Typed :func:`new_warning`.
     """
     return new_event(
-        "log_warning", source, LogPayload(message, string_map(fields)), context_id=context_id
+        "log_warning", source, LogPayload(message, field_map(fields)), context_id=context_id
     )
 
 
@@ -122,7 +123,7 @@ def new_error_t(
     return new_event(
         "log_error",
         source,
-        LogPayload(message, string_map(fields), error_text(err)),
+        LogPayload(message, field_map(fields), error_text(err)),
         context_id=context_id,
     )
 
@@ -138,7 +139,7 @@ def new_debug_t(
     Typed :func:`new_debug`.
     """
     return new_event(
-        "log_debug", source, LogPayload(message, string_map(fields)), context_id=context_id
+        "log_debug", source, LogPayload(message, field_map(fields)), context_id=context_id
     )
 
 
@@ -153,7 +154,7 @@ def new_fatal_t(
     Typed :func:`new_fatal`.
     """
     return new_event(
-        "log_fatal", source, LogPayload(message, string_map(fields)), context_id=context_id
+        "log_fatal", source, LogPayload(message, field_map(fields)), context_id=context_id
     )
 
 

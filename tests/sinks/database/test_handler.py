@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from audit_logging.events import Event, new_event
+from audit_logging.factories import new_info
 from audit_logging.sinks.database import (
     DatabaseHandler,
     DatabaseSinkError,
@@ -138,6 +139,19 @@ def test_logger_records_are_stored_as_events(sqlite_db: Database) -> None:
         (evt,) = stored(sqlite_db, handler.table)
         assert (evt.type, evt.source) == ("log_warning", "tests.sinks.database.logger")
         assert evt.payload == {"message": "disk full", "fields": {"host": "db1"}}
+
+
+def test_typed_nested_fields_round_trip_through_the_table(db: Database) -> None:
+    """Log fields with numbers, booleans, lists and nested dicts are read back as stored."""
+    fields = {"amount": 12.5, "ok": True, "none": None, "items": [{"sku": "a", "qty": 2}]}
+    for handler in make(db, flush_interval=FAR):
+        evt = new_info("shop", "paid", fields | {"card": {"last4": "4242", "brand": "visa"}})
+        handler.write_event(evt)
+        handler.flush()
+        (back,) = stored(db, handler.table)
+        assert back.payload == evt.payload
+        assert back.payload["fields"]["items"][0]["qty"] == 2
+        assert back.to_dict() == evt.to_dict()
 
 
 @pytest.mark.timeout(30)
