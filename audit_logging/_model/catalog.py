@@ -293,7 +293,6 @@ class EventType(enum.StrEnum):
         Field("action", STR),
         Field("model", STR),
         Field("record_id", STR),
-        Field("object_repr", STR),
         Field("change_message", STR),
     )
 
