@@ -3,7 +3,8 @@ What Django's signals do not show, recorded with the helpers, and the edges of
 the signal path: bulk_create + record_change, QuerySet.update() inside
 record_bulk_change, a rolled-back transaction (no event), raw SQL told by
 hand, reverse-side and clear() many-to-many changes, a save that changes
-nothing, save(update_fields=...), and a model nobody audits (no event).
+nothing, save(update_fields=...), a model nobody audits (no event), and an
+auth signal fired outside the middleware's binding for a request it served.
 
 Runs in the project of tests/instrument/_django_project.py, in a subprocess,
 outside any request: the actor is bound with bind_actor, as in a worker or CLI.
@@ -76,6 +77,16 @@ DRIVER = textwrap.dedent(
             first.save()
             first.name, first.price = "A", "3.00"
             first.save(update_fields=["name"])
+
+    # A signal fired outside the middleware's binding, for a request it served.
+    from django.contrib.auth import authenticate
+    from django.test import RequestFactory
+    from audit_logging._model.scope import Origin, Scope
+
+    request = RequestFactory().post("/accounts/login/")
+    request._audit_scope = Scope(None, Origin(client_ip="192.0.2.1"))
+    request._audit_context_id = "outside"
+    assert authenticate(request, username="nobody", password="x") is None
 
     get_bus("default").close()
     print("driven")
@@ -150,3 +161,12 @@ def test_m2m_from_the_other_side_and_clear(trail: list[dict[str, Any]]) -> None:
 def test_saves_record_only_what_changed(trail: list[dict[str, Any]]) -> None:
     """No change: no event; an excluded field: no event; update_fields: only those."""
     assert changes(trail, "saves") == [("record_updated", "1", {"name": ["a", "A"]})]
+
+
+def test_signal_outside_the_binding_carries_its_request(trail: list[dict[str, Any]]) -> None:
+    """The request's context id and origin, left on it by the middleware, are rebound."""
+    failed = [e for e in trail if e["type"] == "auth_login_failed"]
+    assert len(failed) == 1
+    assert failed[0]["context_id"] == "outside"
+    assert failed[0]["origin"]["client_ip"] == "192.0.2.1"
+    assert failed[0]["payload"]["username"] == "nobody"
