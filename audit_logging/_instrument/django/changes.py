@@ -79,14 +79,12 @@ def on_pre_save(
         return
     fields = _fields(policy, kwargs.get("update_fields"))
     try:
-        row = (
-            sender._base_manager.using(using)
-            .filter(pk=instance.pk)
-            .values(*(a for _, a in fields))
-            .first()
-        )
+        # [:1], not first(): no ORDER BY to compile or run for a primary-key lookup.
+        rows = sender._base_manager.using(using).filter(pk=instance.pk)
+        found = list(rows.values(*(a for _, a in fields))[:1])
     except Exception:  # the row is unreadable: the update is recorded without old values
-        row = None
+        found = []
+    row = found[0] if found else None
     instance.__dict__[_OLD] = None if row is None else {n: row[a] for n, a in fields}
 
 
