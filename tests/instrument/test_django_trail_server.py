@@ -40,14 +40,23 @@ class Browser:
         self.port = port
         self.cookies: dict[str, str] = {}
 
-    def request(self, method: str, path: str, rid: str, form: dict[str, Any] | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        rid: str,
+        form: dict[str, Any] | None = None,
+        *,
+        proxied: bool = True,
+    ) -> Any:
         con = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         headers = {
             "X-Request-ID": rid,
             "User-Agent": AGENT,
-            "X-Forwarded-For": CLIENT_IP,
             "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
         }
+        if proxied:
+            headers["X-Forwarded-For"] = CLIENT_IP
         body = None
         if form is not None:
             body = urlencode(form, doseq=True)
@@ -120,6 +129,7 @@ def drive(browser: Browser) -> None:
     url = "/admin/shop/product/1/delete/"
     assert browser.request("POST", url, "admin-delete", form).status == 302
     assert browser.request("GET", "/missing", "not-found").status == 404
+    assert browser.request("GET", "/accounts/login/", "direct", proxied=False).status == 200
     token = browser.cookies["csrftoken"]
     form = {"csrfmiddlewaretoken": token}
     assert browser.request("POST", "/accounts/logout/", "logout", form).status == 200
@@ -170,6 +180,8 @@ def test_server_trail_origin_and_context_on_every_event(trail: list[dict[str, An
         assert len(events) >= 3, rid
         origins = {(e["origin"]["client_ip"], e["origin"]["user_agent"]) for e in events}
         assert origins == {(CLIENT_IP, AGENT)}, (rid, origins)
+    direct = {e["origin"]["client_ip"] for e in of(trail, "direct")}
+    assert direct == {"127.0.0.1"}  # no forwarding header: the peer itself
     warning = [p["message"] for p in payloads(trail, "not-found", "log_warning")]
     assert warning == ["Not Found: /missing"]
 
