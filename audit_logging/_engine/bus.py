@@ -193,6 +193,15 @@ class Bus:
             "audit_config_changed", {"setting": "sample_rate", "old": old, "new": rate}
         )
 
+    def set_lifecycle_events(self, enabled: bool) -> None:
+        """
+        Turn the lifecycle events on or off from now on (what has been sent stays sent).
+
+        For hosts that learn only after the bus was built that this process is a
+        short tool run, not a service (Django's management commands).
+        """
+        self._config.lifecycle_events = bool(enabled)
+
     def set_history_cap(self, n: int) -> None:
         """
         Change how many events the history keeps; audited as ``audit_config_changed``.

@@ -115,7 +115,8 @@ class Lifecycle:
             self._started_sent = True
             evt, self._started_event = self._started_event, None
         publish = self.publish
-        if evt is not None and not self._stopped and publish is not None:
+        quiet = not self._config.lifecycle_events  # turned off after the bus was built
+        if evt is not None and not quiet and not self._stopped and publish is not None:
             publish(evt)
 
     def emit(self, event_type: str, payload: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from audit_logging._engine.bus import Bus
 from audit_logging._engine.settings import BusConfig
 
-__all__ = ["default_bus", "get_bus"]
+__all__ = ["default_bus", "get_bus", "open_buses"]
 
 _named: dict[str, Bus] = {}
 _lock = threading.Lock()
@@ -53,6 +53,14 @@ def default_bus() -> Bus:
     The process-wide bus built from ``BusConfig.from_env()``; the same as ``get_bus("default")``.
     """
     return get_bus("default")
+
+
+def open_buses() -> list[Bus]:
+    """
+    The buses of the registry that are not closed, without creating any.
+    """
+    with _lock:
+        return [bus for bus in _named.values() if not bus.closed]
 
 
 def _after_fork_in_child() -> None:

@@ -49,6 +49,17 @@ def test_every_sink_subscribed_before_the_first_event_sees_the_start():
         assert rec.events[-1].type == "audit_bus_stopped"
 
 
+def test_lifecycle_events_turned_off_after_the_bus_was_built():
+    """set_lifecycle_events(False) before the first event: neither the start nor the stop."""
+    rec = Recorder()
+    with Bus(asynchronous=False) as bus:
+        bus.subscribe(EVENT_ANY, rec)
+        bus.set_lifecycle_events(False)
+        bus.publish(login())
+    assert [e.type for e in rec.events] == ["auth_login"]
+    assert bus.config.lifecycle_events is False
+
+
 def test_rate_limited_spill_recovered_by_interval(tmp_path):
     """recover_interval replays spilled events without an explicit call."""
     rec = Recorder()

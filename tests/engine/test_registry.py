@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from audit_logging._engine.registry import default_bus, get_bus
+from audit_logging._engine.registry import default_bus, get_bus, open_buses
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -23,6 +23,17 @@ def test_get_bus_returns_the_same_bus_per_name():
     fresh = get_bus("test-registry", lifecycle_events=False)
     assert fresh is not bus
     fresh.close()
+
+
+def test_open_buses_lists_without_creating():
+    """open_buses() lists the open buses of the registry and creates none."""
+    bus = get_bus("test-registry-open", lifecycle_events=False)
+    try:
+        assert bus in open_buses()
+    finally:
+        bus.close()
+    assert bus not in open_buses()
+    assert all(not b.closed for b in open_buses())
 
 
 def test_default_bus_is_the_default_entry(monkeypatch):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from audit_logging._model.conversions import Duration
 from audit_logging._model.factories.domain import (
+    new_admin_action,
     new_attachment_added,
     new_attachment_removed,
     new_comment_added,
@@ -71,6 +72,7 @@ from audit_logging._model.factories.platform import (
 
 __all__ = [
     "Duration",
+    "new_admin_action",
     "new_assertion_failed",
     "new_attachment_added",
     "new_attachment_removed",

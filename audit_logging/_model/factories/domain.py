@@ -22,6 +22,7 @@ from audit_logging._model.conversions import copy_map, string_map
 from audit_logging._model.event import Event, new_event
 
 __all__ = [
+    "new_admin_action",
     "new_attachment_added",
     "new_attachment_removed",
     "new_comment_added",
@@ -288,6 +289,31 @@ def new_record_deleted(
         "record_deleted",
         source,
         {"model": model, "record_id": record_id, "changes": copy_map(changes)},
+        context_id=context_id,
+    )
+
+
+def new_admin_action(
+    source: str,
+    action: str,
+    model: str,
+    record_id: str,
+    change_message: str,
+    *,
+    context_id: str | None = None,
+) -> Event[dict[str, Any]]:
+    """
+    An admin action (``add``, ``change``, ``delete``) as the admin's own log entry says it.
+    """
+    return new_event(
+        "admin_action",
+        source,
+        {
+            "action": action,
+            "model": model,
+            "record_id": record_id,
+            "change_message": change_message,
+        },
         context_id=context_id,
     )
 

@@ -21,7 +21,7 @@ SECRET_KEY = "example-only-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 ROOT_URLCONF = "shopsite.urls"
-INSTALLED_APPS: list[str] = []
+INSTALLED_APPS = ["audit_logging.contrib.django"]  # auth, model and admin events need their apps
 MIDDLEWARE = [
     "audit_logging.contrib.django.AuditMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -53,5 +53,7 @@ LOGGING = {
         "shop": {"handlers": ["audit"], "level": "INFO", "propagate": False},
         # django.request records carry the HttpRequest: only method and path are kept.
         "django.request": {"handlers": ["audit"], "level": "WARNING", "propagate": False},
+        # SuspiciousOperation, DisallowedHost, CSRF failures
+        "django.security": {"handlers": ["audit"], "level": "WARNING", "propagate": False},
     },
 }
