@@ -220,3 +220,71 @@ def test_bad_field_names_are_refused(bus: Bus) -> None:
         instrument_session(sessionmaker(), bus, exclude="password")
     with pytest.raises(ValueError, match="engine"):
         instrument_session(sessionmaker(), bus, statements=True)
+
+
+def test_inside_a_flask_request_the_change_carries_the_request(
+    engine: sa.Engine, bus: Bus, rec: Recorder
+) -> None:
+    """A view that commits: the record event has the logged-in actor, origin and context id."""
+    pytest.importorskip("flask_login")
+    from flask import request
+
+    from tests.instrument._flask_shop import create_app
+
+    maker = sessionmaker(engine)
+    handle = instrument_session(maker, bus, source="shop-db")
+    app = create_app(bus)
+
+    @app.post("/products")
+    def add_product() -> str:
+        with maker() as session:
+            session.add(Product(name=request.form["name"], price=Decimal(request.form["price"])))
+            session.commit()
+        return "added"
+
+    client = app.test_client()
+    try:
+        client.post("/login", data={"username": "alice", "password": "wonderland"}).close()
+        rec.events.clear()
+        with client.post(
+            "/products", data={"name": "kettle", "price": "24.50"}, headers={"X-Request-ID": "r-9"}
+        ) as response:
+            assert response.status_code == 200
+    finally:
+        handle.remove()
+    (created,) = rec.of_type("record_created")
+    assert created.context_id == "r-9"
+    assert created.actor == Actor(user_id="1", username="alice", auth_method="session")
+    assert created.origin is not None
+    assert (created.origin.method, created.origin.path) == ("POST", "/products")
+    assert created.payload["changes"]["price"] == [None, "24.50"]
+    assert {e.context_id for e in rec.events} == {"r-9"}
+
+
+def test_committed_changes_reach_a_file_sink(engine: sa.Engine, tmp_path: Any) -> None:
+    """Through a real async bus and the file sink: one line per committed change, none else."""
+    import json
+
+    from audit_logging.sinks.file import RotatingJSONFileHandler
+
+    trail = tmp_path / "trail.jsonl"
+    bus = Bus(lifecycle_events=False)
+    bus.subscribe("*", RotatingJSONFileHandler(trail), name="file")
+    maker = sessionmaker(engine)
+    handle = instrument_session(maker, bus)
+    try:
+        with maker() as session, bind_actor(ALICE):
+            session.add(Product(name="saved", price=Decimal("5.00"), added=datetime(2026, 1, 1)))
+            session.commit()
+            session.add(Product(name="undone", price=Decimal("6.00")))
+            session.flush()
+            session.rollback()
+    finally:
+        handle.remove()
+        bus.close()
+    lines = [json.loads(line) for line in trail.read_text(encoding="utf-8").splitlines()]
+    assert [(x["type"], x["payload"]["changes"]["name"]) for x in lines] == [
+        ("record_created", [None, "saved"])
+    ]
+    assert lines[0]["actor"] == ALICE.to_dict()
+    assert lines[0]["payload"]["changes"]["added"] == [None, "2026-01-01T00:00:00"]
