@@ -71,12 +71,15 @@ def _unbound() -> Iterator[None]:
 
 @contextmanager
 def _bound() -> Iterator[None]:
-    with bind_actor(ACTOR), bind_origin(
-        client_ip="203.0.113.9",
-        user_agent=ENVIRON["HTTP_USER_AGENT"],
-        method="POST",
-        path="/orders/42/items",
-        query="page=2&token=****",
+    with (
+        bind_actor(ACTOR),
+        bind_origin(
+            client_ip="203.0.113.9",
+            user_agent=ENVIRON["HTTP_USER_AGENT"],
+            method="POST",
+            path="/orders/42/items",
+            query="page=2&token=****",
+        ),
     ):
         yield
 

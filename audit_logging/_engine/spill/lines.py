@@ -18,9 +18,11 @@ configured, unsigned (crc32-only) lines and lines with a bad MAC are refused,
 never delivered; without a key, signed lines cannot be checked and are refused
 too (set the same key to replay them).
 
-A span that is valid but not sampled also carries ``"trace_flags"``: the
-canonical form has no flags (a valid span reads back as sampled), and a replay
-must not turn an unsampled trace into a sampled one.
+A span that is valid but not sampled also carries ``"trace_flags"`` as an
+integer, and a sampled one none (it reads back as sampled): the format spill
+files had before the canonical form gained its hex ``"trace_flags"``, kept so that
+files written by one version replay in another; a replay must not turn an
+unsampled trace into a sampled one.
 
 Bad lines (torn, no newline at end of file, invalid JSON or UTF-8, NaN or
 Infinity, bad CRC or MAC, invalid event fields) raise :class:`BadLine` naming
@@ -100,6 +102,7 @@ def encode_line(evt: Event[Any], subscription: str | None, mac: hmac.HMAC | None
     if subscription is not None and not isinstance(subscription, str):
         raise TypeError("subscription must be a str or None")
     record = evt._canonical()
+    record.pop("trace_flags", None)  # the canonical hex; the spill line keeps its integer form
     record["subscription"] = subscription
     flags = evt.span_context.trace_flags
     if flags != TraceFlags.SAMPLED and evt.span_context.is_valid:
