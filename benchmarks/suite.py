@@ -71,6 +71,12 @@ BENCHMARKS: dict[str, Spec] = {
         90,
         240,
     ),
+    "scope": Spec(
+        "bench_scope",
+        "event build/encode with actor + origin bound vs nothing bound (issue 15)",
+        60,
+        180,
+    ),
     "kafka": Spec(
         "bench_kafka", "KafkaHandler vs bare kafka-python / confluent loops (issue 6)", 120, 420
     ),

@@ -42,6 +42,7 @@ FACES = [
     "contrib/django/apps.py",
     "contrib/flask.py",
     "contrib/gunicorn.py",
+    "contrib/sqlalchemy.py",
     "sinks/__init__.py",
     "sinks/file.py",
     "sinks/database.py",

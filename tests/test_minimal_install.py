@@ -28,6 +28,7 @@ OPTIONAL = (
     "pythonjsonlogger",
     "django",
     "flask",
+    "flask_login",
     "rich",
 )
 

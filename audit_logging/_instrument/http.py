@@ -47,7 +47,7 @@ from audit_logging._model.factories import (
     new_http_route_not_found,
 )
 from audit_logging._model.ids import uuid7_str
-from audit_logging._model.scope import Origin, Scope, bind_scope, current_scope
+from audit_logging._model.scope import Actor, Origin, Scope, bind_scope, current_scope
 
 if TYPE_CHECKING:
     from audit_logging._engine.bus import Bus
@@ -217,6 +217,10 @@ class AuditMiddleware:
         source: the events' source.
         clock: monotonic clock for durations (tests).
         trusted_proxies: see :class:`HTTPAuditor`.
+        resolve_actor: asked for the actor while the request's scope has none
+            (see :class:`~audit_logging._model.scope.Scope`): how a framework
+            adapter follows a user it learns after the request started (the Flask
+            adapter reads flask-login's user).
     """
 
     def __init__(
@@ -229,11 +233,13 @@ class AuditMiddleware:
         close_on_shutdown: bool = True,
         shutdown_timeout: float = ATEXIT_TIMEOUT,
         trusted_proxies: str | Iterable[str] | None = None,
+        resolve_actor: Callable[[], Actor | None] | None = None,
     ) -> None:
         self.app = app
         self.auditor = HTTPAuditor(bus, source=source, clock=clock, trusted_proxies=trusted_proxies)
         self.close_on_shutdown = close_on_shutdown
         self.shutdown_timeout = shutdown_timeout
+        self.resolve_actor = resolve_actor
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """
@@ -259,6 +265,8 @@ class AuditMiddleware:
             return start_response(status_line, headers)
 
         scope = auditor.scope_for(wsgi_origin(environ, path, auditor.trusted))
+        if self.resolve_actor is not None and scope.actor is None:
+            scope = Scope(None, scope.origin, resolve_actor=self.resolve_actor)
 
         def finish() -> None:
             # The body may be exhausted outside the application call (the server

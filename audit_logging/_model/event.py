@@ -180,10 +180,10 @@ class Event(Generic[P]):
             }
         actor = self.actor
         if actor is not None:
-            d["actor"] = actor.to_dict()
+            d["actor"] = actor.shared_dict()  # read-only here: to_dict() copies it
         origin = self.origin
         if origin is not None:
-            d["origin"] = origin.to_dict()
+            d["origin"] = origin.shared_dict()
         d["payload"] = self.payload
         return d
 
@@ -216,8 +216,9 @@ class Event(Generic[P]):
                 d[name] = _encoding.make_safe(value)
         for name in ("actor", "origin"):
             obj = d.get(name)
-            if obj is not None and not all(v.isascii() for v in obj.values()):
-                d[name] = _encoding.make_safe(obj)
+            if obj is not None:
+                ascii_only = all(v.isascii() for v in obj.values())
+                d[name] = dict(obj) if ascii_only else _encoding.make_safe(obj)
         return d
 
     @classmethod

@@ -85,6 +85,10 @@ class Actor:
     user_id: str = ""
     username: str = ""
     auth_method: str = ""
+    # Built once by shared_dict(): one actor/origin is written by every event of a request.
+    _json: dict[str, str] | None = dataclasses.field(
+        default=None, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         for field in ("user_id", "username", "auth_method"):
@@ -97,6 +101,16 @@ class Actor:
         The canonical object: every field, in declaration order.
         """
         return {"user_id": self.user_id, "username": self.username, "auth_method": self.auth_method}
+
+    def shared_dict(self) -> dict[str, str]:
+        """
+        :meth:`to_dict`, built once and shared by every event's encoding: never mutate it.
+        """
+        d = self._json
+        if d is None:
+            d = self.to_dict()
+            object.__setattr__(self, "_json", d)
+        return d
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -121,6 +135,10 @@ class Origin:
     path: str = ""
     route: str = ""
     query: str = ""
+    # Built once by shared_dict(): one actor/origin is written by every event of a request.
+    _json: dict[str, str] | None = dataclasses.field(
+        default=None, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         for field in ("client_ip", "user_agent", "method", "path", "route", "query"):
@@ -141,6 +159,16 @@ class Origin:
             "query": self.query,
         }
 
+    def shared_dict(self) -> dict[str, str]:
+        """
+        :meth:`to_dict`, built once and shared by every event's encoding: never mutate it.
+        """
+        d = self._json
+        if d is None:
+            d = self.to_dict()
+            object.__setattr__(self, "_json", d)
+        return d
+
 
 def _from_dict(cls: type[Any], name: str, d: object) -> Any:
     if d is None:
@@ -149,6 +177,8 @@ def _from_dict(cls: type[Any], name: str, d: object) -> Any:
         raise ValueError(f"field {name!r} must be a JSON object, not {type(d).__name__}")
     values: dict[str, str] = {}
     for field in dataclasses.fields(cls):
+        if not field.init:
+            continue
         value = d.get(field.name)
         if value is None:
             continue

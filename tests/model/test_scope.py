@@ -6,6 +6,8 @@ canonical form and its round trip.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import threading
 
 import pytest
@@ -227,3 +229,23 @@ def test_log_records_carry_the_bound_actor() -> None:
         with access_context(role="admin"):
             kept = [e for e in bus.history() if e.type == "log_info"]
     assert kept[-1].actor == Actor("u5")
+
+
+def test_shared_dicts_are_built_once_and_never_handed_out() -> None:
+    """Encoding reuses one dict per actor/origin; to_dict() gives copies; replace() resets it."""
+    actor = Actor(user_id="u1", username="ann")
+    origin = Origin(client_ip="10.0.0.1", path="/a")
+    assert actor.shared_dict() is actor.shared_dict()
+    assert actor.shared_dict() == actor.to_dict()
+    with bind_actor(actor), bind_origin(origin):
+        first, second = new_info("svc", "one"), new_info("svc", "two")
+    out = first.to_dict()
+    out["actor"]["username"] = "mallory"
+    out["origin"]["path"] = "/forged"
+    line = json.loads(second.to_json_bytes())
+    assert line["actor"]["username"] == "ann"
+    assert line["origin"]["path"] == "/a"
+    moved = dataclasses.replace(origin, route="/a/<x>")
+    assert moved.shared_dict()["route"] == "/a/<x>"
+    assert moved == Origin(client_ip="10.0.0.1", path="/a", route="/a/<x>")
+    assert "_json" not in repr(actor)

@@ -209,3 +209,25 @@ def test_trace_flags_and_scope_round_trip_and_earlier_lines_still_read() -> None
     parsed = read_line(old, None)
     assert parsed is not None
     assert not parsed[0].span_context.trace_flags.sampled
+
+
+@pytest.mark.parametrize("flags", [0x01, 0x00])
+def test_spans_sampled_or_not_round_trip_with_actor_and_origin(
+    store: SpillStore, flags: int
+) -> None:
+    """A valid span (the canonical form writes hex trace_flags) replays with its flags."""
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    from audit_logging.context import Actor, Origin
+    from audit_logging.events import Event
+
+    span = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(flags))
+    e = Event(
+        "info", "svc", {"n": 1}, span_context=span, actor=Actor("u1"), origin=Origin("10.0.0.1")
+    )
+    store.write(e, None)
+    got = Collector()
+    assert store.recover(got).replayed == 1
+    ((back, _),) = got.got
+    assert back.span_context.trace_flags == flags
+    assert back.to_dict() == e.to_dict()
