@@ -13,6 +13,12 @@ samples for exactly that window; the p99 and the maximum lateness over every
 round are reported for both. Target (issue 14): p99 and max <= 10 ms with the
 middleware; the peer's numbers say what the machine, the load generator and
 uvicorn do alone, so a stall both sides show is not the bus's.
+
+``--sinks file`` / ``--sinks db`` / ``--sinks ""`` subscribe only that sink (or
+none) in both servers: which sink the stall comes from. Each round's p99 and
+maximum are printed too, so one bad window shows as such.
+
+    python benchmarks/bench_asgi.py [--rounds 6] [--round-seconds 4] [--sinks file,db]
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ DEFAULT_JSON = Path(__file__).with_name("results-asgi.json")
 PG_URL = os.environ.get("AUDIT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TARGET_MS = 10.0
 CLIENTS = 4
+SINKS = "file,db"
+"""The sinks subscribed in both servers; ``--sinks`` narrows them down (which sink stalls?)."""
 
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {"rounds": 2, "round_seconds": 1.0, "rate": 500},
@@ -53,9 +61,12 @@ APP = textwrap.dedent(
     from audit_logging.sinks.file import RotatingJSONFileHandler
 
     bus = Bus(spillover_dir=os.environ["SPILL_DIR"], lifecycle_events=False)
-    bus.subscribe(EVENT_ANY, RotatingJSONFileHandler(os.environ["FILE"]), name="file")
-    bus.subscribe(EVENT_ANY, DatabaseHandler(os.environ["DB_URL"], table=os.environ["TABLE"]),
-                  name="db")
+    sinks = os.environ["SINKS"].split(",")
+    if "file" in sinks:
+        bus.subscribe(EVENT_ANY, RotatingJSONFileHandler(os.environ["FILE"]), name="file")
+    if "db" in sinks:
+        bus.subscribe(EVENT_ANY, DatabaseHandler(os.environ["DB_URL"], table=os.environ["TABLE"]),
+                      name="db")
     late = []
 
     async def probe():
@@ -105,7 +116,12 @@ def _database_url(directory: Path) -> str:
         return f"sqlite:///{directory / 'audit.db'}"
 
 
-def _start(directory: Path, with_middleware: bool, db_url: str, table: str) -> tuple[Any, int]:
+def _start(
+    directory: Path, with_middleware: bool, db_url: str, table: str, sinks: str = SINKS
+) -> tuple[Any, int]:
+    """
+    One uvicorn server of the app (``sinks``: "file,db", "file", "db" or ""); (process, port).
+    """
     port = _free_port()
     env = {
         **os.environ,
@@ -113,6 +129,7 @@ def _start(directory: Path, with_middleware: bool, db_url: str, table: str) -> t
         "FILE": str(directory / f"audit-{with_middleware}.jsonl"),
         "DB_URL": db_url,
         "TABLE": table,
+        "SINKS": sinks,
         "WITH_MIDDLEWARE": "1" if with_middleware else "0",
         "PYTHONPATH": f"{directory}{os.pathsep}{ROOT}",
     }
@@ -174,24 +191,37 @@ def _percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-def measure(rounds: int = 6, round_seconds: float = 4.0, rate: float = 500) -> dict[str, Any]:
+def measure(
+    rounds: int = 6, round_seconds: float = 4.0, rate: float = 500, sinks: str = SINKS
+) -> dict[str, Any]:
     """
-    Interleaved loaded windows of both servers; p99 and max probe lateness (ms) of each.
+    Interleaved loaded windows of both servers; p99 and max probe lateness (ms) of each,
+    and of every round (one round is one window per server, so a stall of the shared
+    machine shows in both columns of the same round).
     """
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         (directory / "stall_app.py").write_text(APP)
         db_url = _database_url(directory)
         table = f"bench_asgi_{uuid.uuid4().hex[:8]}"
-        servers = {flag: _start(directory, flag, db_url, f"{table}_{int(flag)}") for flag in (1, 0)}
+        servers = {
+            flag: _start(directory, bool(flag), db_url, f"{table}_{flag}", sinks) for flag in (1, 0)
+        }
         samples: dict[int, list[float]] = {1: [], 0: []}
+        per_round: list[dict[str, float]] = []
         requests: dict[int, int] = {1: 0, 0: 0}
         try:
             for _ in range(rounds):
+                stats: dict[str, float] = {}
                 for flag, (_, port) in servers.items():
                     _get(port, "/probe")  # forget the idle time before the window
                     requests[flag] += _load(port, rate, round_seconds)
-                    samples[flag] += json.loads(_get(port, "/probe"))
+                    window = json.loads(_get(port, "/probe"))
+                    samples[flag] += window
+                    side = "with" if flag else "without"
+                    stats[f"{side}_p99_ms"] = _percentile(window, 0.99)
+                    stats[f"{side}_max_ms"] = max(window, default=0.0)
+                per_round.append(stats)
         finally:
             for proc, _ in servers.values():
                 proc.terminate()
@@ -207,6 +237,7 @@ def measure(rounds: int = 6, round_seconds: float = 4.0, rate: float = 500) -> d
     seconds = rounds * round_seconds
     return {
         "database": "postgresql" if db_url == PG_URL else "sqlite",
+        "sinks": sinks,
         "rate": rate,
         "achieved_rate": {"with": requests[1] / seconds, "without": requests[0] / seconds},
         "with_p99_ms": _percentile(samples[1], 0.99),
@@ -214,6 +245,7 @@ def measure(rounds: int = 6, round_seconds: float = 4.0, rate: float = 500) -> d
         "without_p99_ms": _percentile(samples[0], 0.99),
         "without_max_ms": max(samples[0], default=0.0),
         "probes": {"with": len(samples[1]), "without": len(samples[0])},
+        "rounds": per_round,
         "samples": {"with": samples[1], "without": samples[0]},
     }
 
@@ -222,7 +254,8 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     """
     The report rows (see ``benchmarks/report.py``) of one result.
     """
-    where = f"file + {result['database']}, {result['rate']:.0f} req/s"
+    names = [result["database"] if s == "db" else s for s in result["sinks"].split(",") if s]
+    where = f"{' + '.join(names) or 'no sink'}, {result['rate']:.0f} req/s"
     return [
         {
             "metric": f"ASGI loop stall, 1 ms probe, {stat} ({where})",
@@ -246,14 +279,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--round-seconds", type=float, default=PROFILES["full"]["round_seconds"])
     parser.add_argument("--rate", type=float, default=500, help="requests per second")
     parser.add_argument("--quick", action="store_true", help="2 short rounds (smoke test)")
+    parser.add_argument(
+        "--sinks",
+        default=SINKS,
+        help='the sinks of both servers: "file,db" (default), "file", "db" or "" (by sink)',
+    )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write results")
     args = parser.parse_args(argv)
     profile = (
-        PROFILES["quick"]
+        dict(PROFILES["quick"])
         if args.quick
         else {"rounds": args.rounds, "round_seconds": args.round_seconds, "rate": args.rate}
     )
+    profile["sinks"] = args.sinks
     result = measure(**profile)
+    for i, stats in enumerate(result["rounds"], 1):
+        print(
+            f"round {i}: with p99 {stats['with_p99_ms']:.2f} max {stats['with_max_ms']:.2f} ms;"
+            f" without p99 {stats['without_p99_ms']:.2f} max {stats['without_max_ms']:.2f} ms"
+        )
     for name in ("with", "without"):
         print(
             f"{name:>7} middleware: p99 {result[f'{name}_p99_ms']:.2f} ms, "

@@ -108,3 +108,15 @@ def test_verdicts_follow_the_target(spec: dict[str, object], expected: str) -> N
     """A row passes only when its ratio (or its own value) meets the target's bound."""
     row = report.finish_row("b", {"metric": "m", "unit": "us/call", **spec})
     assert row["result"] == expected
+
+
+def test_every_benchmark_script_is_in_the_suite() -> None:
+    """One script per measurement, each registered: no stray near-duplicate (asgi_stall.py
+    was folded into bench_asgi.py, issue 14) measures outside ``python -m benchmarks``."""
+    from benchmarks.suite import BENCHMARKS
+
+    directory = ROOT / "benchmarks"
+    scripts = {path.stem for path in directory.glob("*.py")}
+    assert scripts - {"__init__", "__main__", "report", "suite"} == {
+        spec.module for spec in BENCHMARKS.values()
+    }

@@ -159,27 +159,34 @@ class Deliverer:
         worst = Delivery.QUEUED
         error: Exception | None = None
         limit = self._config.buffer_size
-        pool = self.pool
-        for sub in self._matching(evt.type):
-            if sub.breaker.is_open:
-                outcome = self.spill(evt, sub, "circuit_open")
-                error = CircuitOpenError(f"circuit of subscription {sub.name!r} is open")
-            else:
-                queue = sub.queue
-                if len(queue) >= limit and wait:
-                    self._wait_for_room(sub, wait)
-                if len(queue) >= limit:
-                    outcome = self.spill(evt, sub, "queue_full")
-                    error = PublishTimeoutError(
-                        f"no room in the backlog of subscription {sub.name!r}"
-                    )
+        idle: list[Subscription] = []  # scheduled together after the loop: one wake-up
+        try:
+            for sub in self._matching(evt.type):
+                if sub.breaker.is_open:
+                    outcome = self.spill(evt, sub, "circuit_open")
+                    error = CircuitOpenError(f"circuit of subscription {sub.name!r} is open")
                 else:
-                    queue.append(evt)
-                    if not sub.scheduled:
-                        pool.schedule(sub)
-                    continue
-            if _SEVERITY.get(outcome, 0) > _SEVERITY.get(worst, 0):
-                worst = outcome
+                    queue = sub.queue
+                    if len(queue) >= limit and wait:
+                        if idle:  # what is queued already must not wait for this room
+                            self.pool.schedule_all(idle)
+                            idle.clear()
+                        self._wait_for_room(sub, wait)
+                    if len(queue) >= limit:
+                        outcome = self.spill(evt, sub, "queue_full")
+                        error = PublishTimeoutError(
+                            f"no room in the backlog of subscription {sub.name!r}"
+                        )
+                    else:
+                        queue.append(evt)
+                        if not sub.scheduled:
+                            idle.append(sub)
+                        continue
+                if _SEVERITY.get(outcome, 0) > _SEVERITY.get(worst, 0):
+                    worst = outcome
+        finally:
+            if idle:
+                self.pool.schedule_all(idle)
         return worst, error
 
     def _wait_for_room(self, sub: Subscription, timeout: float) -> None:

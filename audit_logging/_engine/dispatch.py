@@ -20,6 +20,21 @@ Why this shape (rather than one queue shared by every handler):
   only takes a lock to schedule a subscription that is idle. A worker marks its
   subscription idle *before* looking at the backlog one last time, so a wake-up
   can never be lost.
+- **Few wake-ups, none on the publisher while events keep coming.** While
+  deliveries are recent (:data:`LINGER`), one idle worker polls the ready queue
+  every :data:`POLL` seconds and the publisher wakes nobody: it only appends.
+  Otherwise the publisher wakes at most one worker per event, and only when one
+  is waiting and none is already on its way (:meth:`WorkerPool.schedule_all`
+  schedules every subscription of one event under one lock). A worker that takes
+  a subscription and leaves more ready wakes the next one itself (a chain), so a
+  stuck handler still never holds up another subscription. Why: in an ASGI app
+  the publisher is the event loop. Sampled with ``py-spy --gil``, a quarter of
+  the loop thread's time went to ``Condition.notify`` in ``schedule``: the
+  futex wake-up, during which the kernel may run the woken worker and park the
+  loop thread *with the GIL held*, on a busy machine for milliseconds (issue 14,
+  PERFORMANCE.md "ASGI event-loop stalls"). The cost is up to :data:`POLL` more
+  latency per event under traffic, and one timed wake-up per :data:`POLL`
+  while it lasts.
 
 ``flush`` and ``close`` push a :class:`Marker` through each backlog: when a worker
 reaches it, everything accepted before it has been handled, and the worker flushes
@@ -41,10 +56,16 @@ from typing import Any
 from audit_logging._engine.subscription import Subscription
 from audit_logging._threads import new_thread
 
-__all__ = ["BATCH", "Marker", "WorkerPool"]
+__all__ = ["BATCH", "LINGER", "POLL", "Marker", "WorkerPool"]
 
 BATCH = 256
 """Backlog items a worker delivers to one subscription before serving the next one."""
+
+POLL = 0.002
+"""Seconds between two looks at the ready queue by the polling worker (see the module doc)."""
+
+LINGER = 0.05
+"""Seconds after the last delivery during which an idle worker polls instead of waiting."""
 
 
 class Marker:
@@ -81,6 +102,10 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self._started = False
+        self._idle = 0  # workers waiting on the condition (the polling one included)
+        self._waking = 0  # 1: a notified worker is on its way (reset by the next take)
+        self._polling = False  # an idle worker looks at the ready queue every POLL s
+        self._last_take = 0.0  # time.monotonic() of the last subscription taken
 
     def start(self) -> None:
         """
@@ -105,18 +130,54 @@ class WorkerPool:
                 return
             sub.scheduled = True
             self._ready.append(sub)
+            self._wake_one()
+
+    def schedule_all(self, subs: list[Subscription]) -> None:
+        """
+        Schedule the subscriptions one event was queued for: one lock, one wake-up at most.
+        """
+        with self._cond:
+            ready = self._ready
+            for sub in subs:
+                if not sub.scheduled:
+                    sub.scheduled = True
+                    ready.append(sub)
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        # Called with the condition held and something on the ready queue. Nobody is
+        # woken when the polling worker will look within POLL, when a notified worker
+        # is on its way (it takes the first ready subscription and, if more are left,
+        # wakes the next one), or when none waits (a busy worker looks at the ready
+        # queue before it waits). A wrong "on its way" only costs a spare wake-up:
+        # every take resets it, and the worker taking leaves none ready unwoken.
+        if not self._polling and not self._waking and self._idle:
+            self._waking = 1
             self._cond.notify()
 
     def _run(self) -> None:
         cond = self._cond
         ready = self._ready
+        monotonic = time.monotonic
         while True:
             with cond:
                 while not ready:
                     if self._stopping:
                         return
-                    cond.wait()
+                    poll = not self._polling and monotonic() - self._last_take < LINGER
+                    self._idle += 1
+                    self._polling = self._polling or poll
+                    try:
+                        cond.wait(POLL if poll else None)
+                    finally:
+                        self._idle -= 1
+                        if poll:
+                            self._polling = False
                 sub = ready.popleft()
+                self._waking = 0
+                self._last_take = monotonic()
+                if ready:
+                    self._wake_one()
             self._drain(sub)
 
     def _drain(self, sub: Subscription) -> None:
@@ -168,3 +229,7 @@ class WorkerPool:
         self._threads = []
         self._started = False
         self._stopping = False
+        self._idle = 0
+        self._waking = 0
+        self._polling = False
+        self._last_take = 0.0

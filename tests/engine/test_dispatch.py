@@ -86,3 +86,54 @@ def test_sixteen_threads_exactly_once(buses):
     assert outcomes.count(Delivery.QUEUED) == 320_000
     assert len(counts) == 320_000
     assert set(counts.values()) == {1}
+
+
+class CountingCondition(threading.Condition):
+    """A real condition that counts the notify() calls each thread makes."""
+
+    def __init__(self) -> None:
+        super().__init__(threading.Lock())
+        self.by_thread: dict[int, int] = {}
+
+    def notify(self, n: int = 1) -> None:
+        ident = threading.get_ident()
+        self.by_thread[ident] = self.by_thread.get(ident, 0) + 1
+        super().notify(n)
+
+
+def test_a_steady_stream_wakes_no_worker_from_the_publisher(buses):
+    """While events keep coming the publisher only appends (a worker polls): the publishing
+    thread wakes a worker only after a pause longer than LINGER (issue 14: in an ASGI app
+    that thread is the event loop). It made 587 notify() calls here before (two per event);
+    a loaded machine that stalls this thread past LINGER lets a few through."""
+    bus = buses(worker_count=4)
+    pool = bus._deliverer.pool
+    assert not pool._started  # the workers start at the first publish, on this condition
+    cond = CountingCondition()
+    pool._cond = cond
+    recs = [Recorder(f"r{i}") for i in range(2)]
+    for rec in recs:
+        bus.subscribe(EVENT_ANY, rec, name=rec.name)
+    bus.publish(login())
+    assert all(rec.wait_for(1) for rec in recs)
+    cond.by_thread.clear()
+    for _ in range(300):
+        bus.publish(login())
+        threading.Event().wait(0.0005)  # a paced stream, as requests arrive
+    assert all(rec.wait_for(301) for rec in recs)
+    assert cond.by_thread.get(threading.get_ident(), 0) <= 15, cond.by_thread
+
+
+def test_after_a_pause_the_publisher_wakes_a_worker(buses):
+    """Past LINGER without deliveries the workers wait untimed and the publisher wakes one:
+    an event after a pause is delivered at once, to every subscription."""
+    from audit_logging._engine.dispatch import LINGER
+
+    bus = buses(worker_count=2)
+    recs = [Recorder(f"r{i}") for i in range(3)]
+    for rec in recs:
+        bus.subscribe(EVENT_ANY, rec, name=rec.name)
+    for n in range(1, 4):
+        bus.publish(login())
+        assert all(rec.wait_for(n, timeout=2) for rec in recs)
+        threading.Event().wait(LINGER * 3)

@@ -110,3 +110,10 @@ class Backend:
     def close(self, timeout: float) -> None:
         """Flush up to ``timeout`` seconds, then fail the rest (their ``done`` gets an error)."""
         raise NotImplementedError
+
+    def abandon(self) -> None:
+        """
+        Drop every record the client holds now, failing them (the handler has given
+        them back to the bus already), so a ``close`` still flushing returns soon.
+        May block on a stuck client: the handler calls it in a thread of its own.
+        """

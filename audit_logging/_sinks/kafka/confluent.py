@@ -179,6 +179,14 @@ class ConfluentBackend(Backend):
         with self.client_errors():
             self._producer.poll(0)
 
+    def abandon(self) -> None:
+        """
+        Purge librdkafka's queues (queued and in flight): a ``flush`` waiting on a
+        frozen broker then returns, the records failed with ``_PURGE_*``.
+        """
+        with self.client_errors():
+            self._producer.purge()
+
     def close(self, timeout: float) -> None:
         with self.client_errors():
             try:

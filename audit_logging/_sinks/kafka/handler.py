@@ -37,6 +37,15 @@ Delivery promise:
   under logging's module lock, where an unbounded producer close deadlocked
   (kafka-python#1931). What is still undelivered then is handed back to the bus
   (spilled) or reported, and counted in :attr:`KafkaHandler.undelivered`.
+- **Abandon**: when ``bus.close(timeout)`` reaches its deadline while this
+  handler is still closing (a broker that is unreachable or frozen, with a
+  ``close_timeout`` longer than what the bus has left), the bus calls
+  :meth:`KafkaHandler.abandon`: it returns at once every event handed to the
+  client and not acknowledged (the bus spills them for this subscription; one
+  the broker acknowledges after all is replayed as a duplicate, which consumers
+  de-duplicate on the id, never lost), forgets them so a late failure report
+  cannot hand them back twice, and tells the client to drop what it holds, in
+  a thread of its own so ``abandon`` never waits on a stuck client.
 
 Never feeding on itself: kafka-python logs under ``kafka.*`` and confluent-kafka
 under ``confluent_kafka.*``; attached to a logger, this handler drops those records
@@ -67,6 +76,7 @@ from audit_logging._model.event import Event
 from audit_logging._sinks.base import SinkHandler
 from audit_logging._sinks.deadletter import DeadLetterFile
 from audit_logging._sinks.kafka.backend import Backend, RecordTooLarge
+from audit_logging._threads import new_thread
 from audit_logging.exceptions import KafkaDeliveryError, KafkaSinkError
 
 __all__ = ["KafkaHandler", "make_backend", "traceparent"]
@@ -217,6 +227,7 @@ class KafkaHandler(SinkHandler):
         self.sent = 0
         self.failed = 0
         self.undelivered = 0
+        self._abandoned = False
         if connect:
             try:
                 self._backend.start()
@@ -261,7 +272,7 @@ class KafkaHandler(SinkHandler):
             KafkaDeliveryError: sync send not acknowledged, or the client refused the record.
             KafkaSinkError: the handler is closed.
         """
-        if self._closed:
+        if self._closed or self._abandoned:
             raise KafkaSinkError(f"{self._label} is closed")
         value = evt.to_json_bytes()
         key = ((evt.context_id if self._by_context else "") or evt.id).encode("utf-8")
@@ -402,6 +413,37 @@ class KafkaHandler(SinkHandler):
                     self._idle.wait(remaining)
             finally:
                 self._flushers -= 1
+
+    def abandon(self) -> list[Event[Any]]:
+        """
+        Give up on this handler (the bus's ``close`` ran out of time): return, without
+        waiting, every event handed to the client and not acknowledged, and forget them.
+
+        A failure reported for one of them later is ignored (the bus has spilled it
+        already); one the broker still acknowledges is a duplicate on replay. The
+        client is told to drop what it holds (librdkafka ``purge``, kafka-python's
+        sender aborted) in a thread of its own, so the ``close`` left running
+        returns soon and ``abandon`` never blocks on a stuck client.
+        """
+        with self._lock:
+            self._abandoned = True
+            left: list[Event[Any]] = []
+            while self._pending:
+                try:
+                    left.append(self._pending.popitem()[1])
+                except KeyError:  # emptied by a late delivery report meanwhile
+                    break
+            self._idle.notify_all()
+        left.reverse()  # popitem() takes the newest first: hand them back in send order
+        self.undelivered += len(left)
+        new_thread(self._release_client, "audit-kafka-abandon").start()
+        return left
+
+    def _release_client(self) -> None:
+        try:
+            self._backend.abandon()
+        except Exception as exc:
+            _log.warning("%s: abandon: %s", self._label, _describe(exc))
 
     def _close(self) -> None:
         """

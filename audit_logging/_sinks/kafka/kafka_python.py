@@ -69,6 +69,7 @@ class KafkaPythonBackend(Backend):
             kafka.errors.RecordListTooLargeError,
         )
         self._retiring: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._closing: Any = None  # the producer close() is shutting down (for abandon)
         # The current producer and when it was made, read together (one attribute).
         self._born: tuple[Any, float] = (None, 0.0)
         self._expiry = float(self._config.get("delivery_timeout_ms", 120_000)) / 1000.0
@@ -146,10 +147,21 @@ class KafkaPythonBackend(Backend):
             with self.client_errors(), contextlib.suppress(self._kafka.errors.KafkaTimeoutError):
                 producer.flush(timeout=0)
 
+    def abandon(self) -> None:
+        """
+        Abort the sender of the current producer (and of one being closed): its
+        batches fail, so a ``flush`` waiting on an unreachable broker returns.
+        """
+        for producer in (self._closing, self._producer):
+            sender = getattr(producer, "_sender", None)
+            if sender is not None and sender.is_alive():
+                sender.force_close()
+
     def close(self, timeout: float) -> None:
         with self._lock:
             producer, self._producer = self._producer, None
         if producer is not None:
+            self._closing = producer
             with self.client_errors():
                 self._shutdown(producer, timeout)
 
