@@ -35,10 +35,13 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict, deque
-from typing import Any
+from typing import Any, Final
+
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext, TraceFlags
 
 from audit_logging._model.encoding import dumps, make_safe
 from audit_logging._model.event import Event
+from audit_logging._model.scope import Actor, Origin
 
 __all__ = ["History", "estimate_size", "private_copy"]
 
@@ -64,11 +67,18 @@ _COPY_DEPTH = 32
 _FOLD_BATCH = 64
 """Pending adds folded into the ordered map at once (amortises the lock and the eviction)."""
 _UNKNOWN: Any = object()
-_ID = 4
+_ID: Final = 4
 """Index of the event id in an entry's fields."""
 
-_Entry = tuple[tuple[str, str, Any, str, str, Any, Any, Any, Any], int]
-"""(type, source, payload copy, context id, id, time, span, actor, origin), estimated size."""
+_Entry = tuple[str, str, Any, str, str, Any, Any, Any, Any, int]
+"""
+(type, source, payload copy, context id, id, time, span, actor, origin, estimated size).
+
+One flat tuple of atoms and the payload copy per event, so a full history adds one
+object per event for the garbage collector to traverse (see :func:`_flat_span`).
+"""
+_SIZE: Final = 9
+"""Index of the estimated size in an entry."""
 
 
 def _fast_copy(obj: Any, depth: int) -> Any:
@@ -242,6 +252,43 @@ def _walk_size(payload: Any) -> int:
     return size
 
 
+def _flat_span(span: SpanContext) -> Any:
+    """
+    The span as the history keeps it: ``None`` or a tuple of ints when it can be.
+
+    Why not the object: every object the history holds is one more for each full
+    garbage collection to traverse, and a full history in an ASGI server made its
+    full collection take 72-78 ms instead of 24-36 ms (PERFORMANCE.md). A tuple of
+    ints, like a string or a datetime, is not a collector object at all; the
+    ``SpanContext`` (and an ``Actor``/``Origin``) would be, once per event.
+    """
+    if span is INVALID_SPAN_CONTEXT:
+        return None
+    if len(span.trace_state):
+        return span  # rare: keep the trace state as it is
+    return (span.trace_id, span.span_id, span.is_remote, int(span.trace_flags))
+
+
+def _span_of(kept: Any) -> SpanContext:
+    if kept is None:
+        return INVALID_SPAN_CONTEXT
+    if isinstance(kept, SpanContext):
+        return kept
+    trace_id, span_id, is_remote, flags = kept
+    return SpanContext(trace_id, span_id, is_remote, TraceFlags(flags))
+
+
+def _flat_origin(origin: Origin) -> tuple[str, ...]:
+    return (
+        origin.client_ip,
+        origin.user_agent,
+        origin.method,
+        origin.path,
+        origin.route,
+        origin.query,
+    )
+
+
 class History:
     """
     Thread-safe bounded history of events.
@@ -308,19 +355,21 @@ class History:
         if kept is _UNKNOWN:
             kept = private_copy(payload)
         event_id = evt.id
-        fields = (
+        actor, origin = evt.actor, evt.origin
+        entry = (
             evt.type,
             evt.source,
             kept,
             evt.context_id,
             event_id,
             evt.time,
-            evt.span_context,
-            evt.actor,
-            evt.origin,
+            _flat_span(evt.span_context),
+            None if actor is None else (actor.user_id, actor.username, actor.auth_method),
+            None if origin is None else _flat_origin(origin),
+            size,
         )
         pending = self._pending
-        pending.append((fields, size))  # atomic: publishers never wait on each other here
+        pending.append(entry)  # atomic: publishers never wait on each other here
         n = len(pending)
         lock = self._lock
         if n > self._cap:
@@ -344,18 +393,18 @@ class History:
         pending = self._pending
         entries = self._entries
         while pending:
-            fields, size = entry = pending.popleft()
-            event_id = fields[_ID]
+            entry = pending.popleft()
+            event_id = entry[_ID]
             if event_id in entries:
                 continue
             entries[event_id] = entry
-            self._bytes += size
+            self._bytes += entry[_SIZE]
         self._evict()
 
     def _evict(self) -> None:
         entries = self._entries
         while len(entries) > self._cap or self._bytes > self._max_bytes:
-            self._bytes -= entries.popitem(last=False)[1][1]
+            self._bytes -= entries.popitem(last=False)[1][_SIZE]
 
     def set_cap(self, cap: int) -> None:
         """
@@ -377,10 +426,20 @@ class History:
         """
         with self._lock:
             self._fold_pending()
-            kept = [fields for fields, _ in self._entries.values()]
+            kept = list(self._entries.values())
         return [
-            Event(kind, source, private_copy(payload), context_id, event_id, time, span, a, o)
-            for kind, source, payload, context_id, event_id, time, span, a, o in kept
+            Event(
+                kind,
+                source,
+                private_copy(payload),
+                context_id,
+                event_id,
+                time,
+                _span_of(span),
+                None if a is None else Actor(*a),
+                None if o is None else Origin(*o),
+            )
+            for kind, source, payload, context_id, event_id, time, span, a, o, _ in kept
         ]
 
     def reinit_after_fork(self) -> None:

@@ -114,3 +114,41 @@ def test_concurrent_adds_respect_cap():
     for t in threads:
         t.join()
     assert len(h) == 100
+
+
+def test_kept_entries_leave_the_garbage_collector_and_come_back_whole():
+    """A full history adds one object per event for a full GC collection to traverse (no
+    span, actor or origin objects), and snapshots rebuild span, actor and origin exactly."""
+    import gc
+
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    from audit_logging.context import bind_actor, bind_origin
+
+    history = History(cap=2000, max_bytes=1 << 30)
+    span = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(TraceFlags.DEFAULT))
+    with bind_origin(client_ip="10.0.0.1", path="/p"), bind_actor(user_id="u1"):
+        events = [
+            new_event("t", "s", {"i": i, "ok": True, "tags": ["a"]}, span_context=span)
+            for i in range(1000)
+        ]
+    events += [new_event("t", "s", {"i": i}) for i in range(1000)]
+    for evt in events:
+        history.add(evt)
+    assert history.snapshot() == events  # folds; equal, with the flags and scope rebuilt
+    del events
+    gc.collect()
+    gc.collect()
+    # One collector object per event (the entry; its payload copy is untracked by the
+    # full collections): no span, actor or origin objects, no nested tuples.
+    entries = list(history._entries.values())
+    assert all(type(entry) is tuple and len(entry) == 10 for entry in entries)
+    assert not any(
+        gc.is_tracked(part) for entry in entries for part in entry if part is not entry[2]
+    )
+    assert not any(gc.is_tracked(entry[2]) for entry in entries[1000:])  # flat payloads
+    back = history.snapshot()
+    assert not back[0].span_context.trace_flags.sampled
+    assert back[0].actor is not None
+    assert back[0].actor.user_id == "u1"
+    assert back[-1].origin is None
