@@ -388,16 +388,6 @@ def new_event(
     if not type:
         raise ValueError("event type must not be empty")
     scope = _scope_var.get()
-    if scope is None:
-        return Event(
-            type,
-            source,
-            payload,
-            _context_id_var.get() if context_id is None else context_id,
-            uuid7_str(),
-            _dt.datetime.now(_UTC),
-            current_span_context() if span_context is None else span_context,
-        )
     return Event(
         type,
         source,
@@ -406,6 +396,6 @@ def new_event(
         uuid7_str(),
         _dt.datetime.now(_UTC),
         current_span_context() if span_context is None else span_context,
-        scope.actor,
-        scope.origin,
+        None if scope is None else scope.actor,
+        None if scope is None else scope.origin,
     )

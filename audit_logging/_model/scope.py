@@ -69,6 +69,17 @@ def _text(name: str, value: object) -> str:
     return text[:_MAX_FIELD] if len(text) > _MAX_FIELD else text
 
 
+def _shared(obj: Actor | Origin) -> dict[str, str]:
+    """
+    ``obj.to_dict()``, kept on the (frozen) object the first time it is asked for.
+    """
+    d = obj._json
+    if d is None:
+        d = obj.to_dict()
+        object.__setattr__(obj, "_json", d)
+    return d
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Actor:
     """
@@ -106,11 +117,7 @@ class Actor:
         """
         :meth:`to_dict`, built once and shared by every event's encoding: never mutate it.
         """
-        d = self._json
-        if d is None:
-            d = self.to_dict()
-            object.__setattr__(self, "_json", d)
-        return d
+        return _shared(self)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -163,11 +170,7 @@ class Origin:
         """
         :meth:`to_dict`, built once and shared by every event's encoding: never mutate it.
         """
-        d = self._json
-        if d is None:
-            d = self.to_dict()
-            object.__setattr__(self, "_json", d)
-        return d
+        return _shared(self)
 
 
 def _from_dict(cls: type[Any], name: str, d: object) -> Any:
