@@ -37,8 +37,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from audit_logging._instrument.busref import BusRef
 from audit_logging._instrument.lifespan import ATEXIT_TIMEOUT, serve_lifespan
-from audit_logging._instrument.origin import asgi_origin, trusted_networks, wsgi_origin
+from audit_logging._instrument.origin import asgi_origin, trusted_networks, wsgi_origin, wsgi_text
 from audit_logging._model.context import bind_context_id
 from audit_logging._model.factories import (
     new_http_method_not_allowed,
@@ -85,14 +86,6 @@ def request_id_from(value: str | bytes | None) -> str:
     return uuid7_str()
 
 
-def _resolve(bus: Bus | str) -> Bus:
-    if isinstance(bus, str):
-        from audit_logging._engine.registry import get_bus
-
-        return get_bus(bus)
-    return bus
-
-
 class HTTPAuditor:
     """
     Publishes the HTTP events of one request; shared by every adapter.
@@ -113,8 +106,7 @@ class HTTPAuditor:
         clock: Callable[[], float] = time.perf_counter,
         trusted_proxies: str | Iterable[str] | None = None,
     ) -> None:
-        self._bus_spec = bus
-        self._bus: Bus | None = None if isinstance(bus, str) else bus
+        self._bus = BusRef(bus)
         self.source = source
         self.clock = clock
         self.trusted = trusted_networks(trusted_proxies)
@@ -132,10 +124,7 @@ class HTTPAuditor:
         """
         The bus, resolved from the registry on first use (a closed one is replaced).
         """
-        bus = self._bus
-        if bus is None or (bus.closed and isinstance(self._bus_spec, str)):
-            bus = self._bus = _resolve(self._bus_spec)
-        return bus
+        return self._bus.get()
 
     def received(self, method: str, path: str, context_id: str) -> float:
         """
@@ -164,11 +153,7 @@ class HTTPAuditor:
 
 
 def _wsgi_path(environ: dict[str, Any]) -> str:
-    path = f"{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}" or "/"
-    try:  # PEP 3333 strings are latin-1 decoded bytes
-        return path.encode("latin-1").decode("utf-8", "replace")
-    except UnicodeEncodeError:
-        return path
+    return wsgi_text(f"{environ.get('SCRIPT_NAME', '')}{environ.get('PATH_INFO', '')}" or "/")
 
 
 class _ResponseBody:

@@ -49,6 +49,7 @@ __all__ = [
     "parse_forwarded_for",
     "trusted_networks",
     "wsgi_origin",
+    "wsgi_text",
 ]
 
 Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
@@ -184,7 +185,10 @@ def masked_query(query: str | bytes) -> str:
     return "&".join(parts)[:_MAX_QUERY]
 
 
-def _latin1_to_utf8(text: str) -> str:
+def wsgi_text(text: str) -> str:
+    """
+    A WSGI environ string as the text it encodes (PEP 3333: bytes decoded as latin-1).
+    """
     try:  # PEP 3333 strings are latin-1 decoded bytes
         return text.encode("latin-1").decode("utf-8", "replace")
     except UnicodeEncodeError:
@@ -207,7 +211,7 @@ def wsgi_origin(
             x_forwarded_for=[xff] if isinstance(xff, str) and xff else (),
             trusted=trusted,
         ),
-        _latin1_to_utf8(str(environ.get("HTTP_USER_AGENT", ""))),
+        wsgi_text(str(environ.get("HTTP_USER_AGENT", ""))),
         str(environ.get("REQUEST_METHOD", "")),
         path,
         route,

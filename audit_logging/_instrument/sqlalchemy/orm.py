@@ -41,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from audit_logging._instrument.busref import BusRef
 from audit_logging._instrument.sqlalchemy.handle import Instrumentation, sqlalchemy_module
 from audit_logging._instrument.sqlalchemy.statements import listen_statements
 from audit_logging._instrument.sqlalchemy.values import FieldFilter, json_safe, record_id
@@ -77,8 +78,7 @@ class SessionAudit:
         include: Iterable[str] | None = None,
         exclude: Iterable[str] | None = None,
     ) -> None:
-        self._bus_spec = bus
-        self._bus: Bus | None = None if isinstance(bus, str) else bus
+        self._bus = BusRef(bus)
         self.source = source
         self.models = None if models is None else tuple(models)
         self.fields = FieldFilter(include, exclude)
@@ -90,13 +90,7 @@ class SessionAudit:
         """
         The bus, resolved from the registry on first use (a closed one is replaced).
         """
-        bus = self._bus
-        if bus is None or (bus.closed and isinstance(self._bus_spec, str)):
-            from audit_logging._engine.registry import get_bus
-
-            bus = self._bus = get_bus(self._bus_spec) if isinstance(self._bus_spec, str) else bus
-        assert bus is not None
-        return bus
+        return self._bus.get()
 
     def _pending(self, session: Any) -> dict[Any, list[Event[Any]]]:
         pending: dict[Any, list[Event[Any]]] | None = session.info.get(self._key)

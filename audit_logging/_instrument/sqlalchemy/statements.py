@@ -34,6 +34,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from audit_logging._instrument.busref import BusRef
 from audit_logging._instrument.sqlalchemy.handle import Instrumentation
 from audit_logging._model.factories import new_db_exec, new_db_query
 
@@ -83,8 +84,7 @@ class StatementAudit:
     """
 
     def __init__(self, bus: Bus | str, *, source: str = "sqlalchemy") -> None:
-        self._bus_spec = bus
-        self._bus: Bus | None = None if isinstance(bus, str) else bus
+        self._bus = BusRef(bus)
         self.source = source
 
     @property
@@ -92,13 +92,7 @@ class StatementAudit:
         """
         The bus, resolved from the registry on first use (a closed one is replaced).
         """
-        bus = self._bus
-        if bus is None or (bus.closed and isinstance(self._bus_spec, str)):
-            from audit_logging._engine.registry import get_bus
-
-            bus = self._bus = get_bus(self._bus_spec) if isinstance(self._bus_spec, str) else bus
-        assert bus is not None
-        return bus
+        return self._bus.get()
 
     def before(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         """

@@ -33,7 +33,14 @@ from sqlalchemy.engine import URL, Engine
 from audit_logging._sinks.database.engine import mask_text, masked_url
 from audit_logging.exceptions import DatabaseSinkError
 
-__all__ = ["RowRejected", "classify_error", "database_errors", "describe_error", "translate"]
+__all__ = [
+    "RowRejected",
+    "classify_error",
+    "database_errors",
+    "describe_error",
+    "driver_error_is",
+    "translate",
+]
 
 _SQLSTATE_REASONS = {
     "22001": "data_too_long",
@@ -72,6 +79,22 @@ class RowRejected(DatabaseSinkError):
         super().__init__(detail)
         self.reason = reason
         self.duplicate_key = duplicate_key
+
+
+def driver_error_is(
+    exc: BaseException, *, sqlstates: frozenset[str], mysql_errnos: frozenset[int], text: str
+) -> bool:
+    """
+    Whether the driver error under ``exc`` is one of these: by PostgreSQL SQLSTATE, by
+    MySQL/MariaDB error number, else (SQLite, which has neither) by ``text`` in its message.
+    """
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) in sqlstates:
+        return True
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in mysql_errnos:
+        return True
+    return text in str(orig).lower()
 
 
 def classify_error(exc: BaseException) -> str | None:

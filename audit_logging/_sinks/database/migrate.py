@@ -28,6 +28,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from audit_logging._sinks.database.errors import driver_error_is
+
 __all__ = ["add_columns", "missing_columns"]
 
 _log = logging.getLogger("audit_logging.sinks")
@@ -47,13 +49,12 @@ def missing_columns(engine: Engine, table: str, names: Sequence[str]) -> list[st
 
 
 def _duplicate(exc: sa.exc.DBAPIError) -> bool:
-    orig = exc.orig
-    if getattr(orig, "sqlstate", None) in _DUPLICATE_SQLSTATES:
-        return True
-    args = getattr(orig, "args", ())
-    if args and isinstance(args[0], int) and args[0] in _DUPLICATE_MYSQL_ERRNOS:
-        return True
-    return "duplicate column" in str(orig).lower()
+    return driver_error_is(
+        exc,
+        sqlstates=_DUPLICATE_SQLSTATES,
+        mysql_errnos=_DUPLICATE_MYSQL_ERRNOS,
+        text="duplicate column",
+    )
 
 
 def add_columns(engine: Engine, table: sa.Table, names: Sequence[str]) -> list[str]:

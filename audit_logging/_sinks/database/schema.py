@@ -67,7 +67,7 @@ from sqlalchemy.dialects import postgresql as sa_pg
 from sqlalchemy.engine import URL, Engine
 
 from audit_logging._sinks.database.engine import create_audit_engine
-from audit_logging._sinks.database.errors import database_errors
+from audit_logging._sinks.database.errors import database_errors, driver_error_is
 from audit_logging._sinks.database.migrate import add_columns, missing_columns
 
 __all__ = [
@@ -227,13 +227,9 @@ _EXISTS_MYSQL_ERRNOS = frozenset({1050, 1061})
 
 
 def _already_exists(exc: sa.exc.DBAPIError) -> bool:
-    orig = exc.orig
-    if getattr(orig, "sqlstate", None) in _EXISTS_SQLSTATES:
-        return True
-    args = getattr(orig, "args", ())
-    if args and isinstance(args[0], int) and args[0] in _EXISTS_MYSQL_ERRNOS:
-        return True
-    return "already exists" in str(orig)
+    return driver_error_is(
+        exc, sqlstates=_EXISTS_SQLSTATES, mysql_errnos=_EXISTS_MYSQL_ERRNOS, text="already exists"
+    )
 
 
 def _create(engine: Engine, metadata: sa.MetaData, table: sa.Table) -> None:
