@@ -14,6 +14,7 @@ the error inherits from it too, so existing ``except TimeoutError`` or
     ├── CircuitOpenError
     ├── SchemaValidationError    (also ValueError)
     ├── AccessDeniedError        (also PermissionError)
+    ├── ConfigurationError       (also ValueError and TypeError)
     ├── DecryptionError
     ├── MissingDependencyError   (also ImportError)
     ├── SpillError               (also OSError)
@@ -39,6 +40,7 @@ __all__ = [
     "AuditError",
     "BusClosedError",
     "CircuitOpenError",
+    "ConfigurationError",
     "DatabaseSinkError",
     "DatabaseUnavailableError",
     "DecryptionError",
@@ -105,6 +107,20 @@ class AccessDeniedError(AuditError, PermissionError):
     """
     The access-control function refused to show the history.
     """
+
+
+class ConfigurationError(AuditError, ValueError, TypeError):
+    """
+    An option has a value of the wrong type or out of range; the message names the option.
+
+    Both a :class:`ValueError` and a :class:`TypeError`, so code written for
+    either (``except ValueError`` around a constructor, as the standard library
+    raises for bad arguments) keeps working whichever kind of mistake it was.
+    """
+
+    def __init__(self, option: str, message: str) -> None:
+        super().__init__(f"{option}: {message}")
+        self.option = option
 
 
 class DecryptionError(AuditError):

@@ -23,7 +23,8 @@ INTENDED = {
     "install_sigterm_handler",
     # every error of the tree
     "AuditError", "PublishTimeoutError", "BusClosedError", "RateLimitExceededError",
-    "CircuitOpenError", "SchemaValidationError", "AccessDeniedError", "DecryptionError",
+    "CircuitOpenError", "SchemaValidationError", "AccessDeniedError", "ConfigurationError",
+    "DecryptionError",
     "MissingDependencyError", "SpillError", "SpillFullError", "SpillDirectoryError",
     "SinkError", "DatabaseSinkError", "DatabaseUnavailableError", "KafkaSinkError",
     "KafkaDeliveryError",

@@ -21,7 +21,9 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from audit_logging._model import options
 from audit_logging._model.event import EVENT_ANY
+from audit_logging.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from audit_logging._engine.bus import Bus
@@ -90,11 +92,9 @@ _attach_lock = threading.Lock()
 def _event_types(value: Any) -> list[str]:
     if value is None:
         return [EVENT_ANY]
-    if isinstance(value, str):
-        return [value]
-    types = [str(item) for item in value]
-    if not types or not all(types):
-        raise ValueError("event_types must name at least one non-empty event type")
+    types = options.names("event_types", value)
+    if not types:
+        raise ConfigurationError("event_types", "must name at least one event type")
     return types
 
 

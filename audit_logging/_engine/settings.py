@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from audit_logging._model import options
+from audit_logging.exceptions import ConfigurationError
 from audit_logging.typing import AccessControlFunc, BusMetrics, ErrorFunc, SpillHandler, Transport
 
 __all__ = ["MAX_WORKER_COUNT", "SPILL_FSYNC_POLICIES", "BusConfig"]
@@ -23,11 +25,10 @@ __all__ = ["MAX_WORKER_COUNT", "SPILL_FSYNC_POLICIES", "BusConfig"]
 SPILL_FSYNC_POLICIES = ("never", "interval", "always")
 MAX_WORKER_COUNT = 1024
 """Upper bound of ``worker_count``: a typo (or garbage) must not start a million threads."""
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
-_INT_TEXT = re.compile(r"[+-]?[0-9]+")
-_FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _SECRET_VARS = frozenset({"AUDIT_SPILL_KEY"})
+_CALLBACKS = ("error_func", "access_control")
+_HEX_TEXT = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_MIN_KEY_HEX = 32
 _SHOWN_CHARS = 40
 
 
@@ -106,43 +107,63 @@ class BusConfig:
 
     def validate(self) -> None:
         """
-        Check every value; raises ValueError naming the field.
+        Check every value, converting documented text forms (``"false"``, ``"12"``).
+
+        Raises:
+            ConfigurationError: a value has the wrong type or is out of range; the
+                message names the field and what was given (a ``ValueError`` and a
+                ``TypeError``).
         """
-        _positive_int("history_cap", self.history_cap, allow_zero=True)
-        _positive_int("buffer_size", self.buffer_size)
-        _positive_int("worker_count", self.worker_count)
+        self.history_cap = options.integer("history_cap", self.history_cap, minimum=0)
+        self.buffer_size = options.integer("buffer_size", self.buffer_size, minimum=1)
+        self.worker_count = options.integer("worker_count", self.worker_count, minimum=1)
         if self.worker_count > MAX_WORKER_COUNT:
-            raise ValueError(
-                f"worker_count must be <= {MAX_WORKER_COUNT}, got {self.worker_count!r:.40}"
+            raise ConfigurationError(
+                "worker_count", f"must be <= {MAX_WORKER_COUNT}, got {self.worker_count!r}"
             )
-        _positive_int("max_memory_mb", self.max_memory_mb, allow_zero=True)
-        _positive_int("circuit_max_fails", self.circuit_max_fails, allow_zero=True)
-        if not 0.0 <= float(self.sample_rate) <= 1.0:
-            raise ValueError(f"sample_rate must be within [0, 1], got {self.sample_rate!r}")
-        if self.circuit_timeout < 0:
-            raise ValueError(f"circuit_timeout must be >= 0, got {self.circuit_timeout!r}")
-        if self.rate_limit is not None and self.rate_limit <= 0:
-            raise ValueError(f"rate_limit must be > 0 or None, got {self.rate_limit!r}")
-        if self.rate_burst is not None:
-            _positive_int("rate_burst", self.rate_burst)
-        if self.recover_interval is not None and self.recover_interval <= 0:
-            raise ValueError(f"recover_interval must be > 0, got {self.recover_interval!r}")
-        if self.spill_max_bytes is not None:
-            _positive_int("spill_max_bytes", self.spill_max_bytes)
-        if self.max_event_bytes is not None:
-            _positive_int("max_event_bytes", self.max_event_bytes)
-        if self.spill_fsync not in SPILL_FSYNC_POLICIES:
-            raise ValueError(
-                f"spill_fsync must be one of {SPILL_FSYNC_POLICIES}, got {self.spill_fsync!r}"
+        self.asynchronous = options.flag("asynchronous", self.asynchronous)
+        self.sample_rate = options.number("sample_rate", self.sample_rate, minimum=0)
+        if self.sample_rate > 1:
+            raise ConfigurationError(
+                "sample_rate", f"must be within [0, 1], got {self.sample_rate!r}"
             )
+        self.spillover_dir = options.path("spillover_dir", self.spillover_dir, none=True)
+        self.max_memory_mb = options.integer("max_memory_mb", self.max_memory_mb, minimum=0)
+        self.circuit_timeout = options.number("circuit_timeout", self.circuit_timeout, minimum=0)
+        self.circuit_max_fails = options.integer(
+            "circuit_max_fails", self.circuit_max_fails, minimum=0
+        )
+        self.rate_limit = options.number(
+            "rate_limit", self.rate_limit, minimum=0, above=True, none=True
+        )
+        self.rate_burst = options.integer("rate_burst", self.rate_burst, minimum=1, none=True)
+        for name in _CALLBACKS:
+            options.function(name, getattr(self, name))
+        self.recover_interval = options.number(
+            "recover_interval", self.recover_interval, minimum=0, above=True, none=True
+        )
+        self.spill_max_bytes = options.integer(
+            "spill_max_bytes", self.spill_max_bytes, minimum=1, none=True
+        )
+        self.spill_fsync = options.text(
+            "spill_fsync", self.spill_fsync, choices=SPILL_FSYNC_POLICIES
+        )
+        self.spill_fsync_interval = options.number(
+            "spill_fsync_interval", self.spill_fsync_interval, minimum=0, above=True
+        )
+        self.max_event_bytes = options.integer(
+            "max_event_bytes", self.max_event_bytes, minimum=1, none=True
+        )
+        self.lifecycle_events = options.flag("lifecycle_events", self.lifecycle_events)
+        self.drop_summary_interval = options.number(
+            "drop_summary_interval", self.drop_summary_interval, minimum=0, above=True
+        )
         if self.spill_key is not None and (
             not isinstance(self.spill_key, bytes) or not self.spill_key
         ):
-            raise ValueError("spill_key must be non-empty bytes")
-        if self.spillover_dir is not None and "\x00" in str(os.fspath(self.spillover_dir)):
-            raise ValueError("spillover_dir must not contain a NUL character")
-        if self.drop_summary_interval <= 0:
-            raise ValueError("drop_summary_interval must be > 0")
+            raise ConfigurationError(
+                "spill_key", f"must be non-empty bytes, got a {type(self.spill_key).__name__}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BusConfig:
@@ -152,9 +173,10 @@ class BusConfig:
         Booleans accept 1/0, true/false, yes/no, on/off; an empty value counts as
         unset; ``AUDIT_RATE_LIMIT`` of 0 or ``none`` means unlimited. Numbers are
         plain ASCII decimals (``12``, ``0.5``, ``1e3`` for floats): no ``0x``,
-        ``_`` separators or non-ASCII digits. ``AUDIT_SPILL_KEY`` is read as hex
-        (64 hex chars for a 32-byte key) or, failing that, as UTF-8 text; its
-        value is never repeated in an error message. Other values are quoted in
+        ``_`` separators or non-ASCII digits. ``AUDIT_SPILL_KEY`` is read as hex,
+        strictly (at least 32 hex digits; 64 for a 32-byte key): any other text is
+        an error, never silently another key; its value is never repeated in an
+        error message. Other values are quoted in
         the message cut to a few dozen characters.
 
         Raises:
@@ -172,17 +194,9 @@ class BusConfig:
                 raise ValueError(f"{_shown(var, raw)}: {exc}") from None
         try:
             return cls(**values)
-        except ValueError as exc:
-            field = str(exc).split(" ", 1)[0]
-            var = next((v for v, f, _ in _ENV_FIELDS if f == field), "AUDIT_*")
-            raise ValueError(f"{var}: {exc}") from None
-
-
-def _positive_int(name: str, value: object, *, allow_zero: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int, got {value!r:.40}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r:.40}")
+        except ConfigurationError as exc:
+            var = next((v for v, f, _ in _ENV_FIELDS if f == exc.option), "AUDIT_*")
+            raise ConfigurationError(var, str(exc)) from None
 
 
 def _shown(var: str, raw: str) -> str:
@@ -196,7 +210,7 @@ def _shown(var: str, raw: str) -> str:
 
 
 def _parse_int(raw: str) -> int:
-    if not _INT_TEXT.fullmatch(raw):
+    if not options.INT_TEXT.fullmatch(raw):
         raise ValueError("not an integer")
     try:
         return int(raw)
@@ -205,7 +219,7 @@ def _parse_int(raw: str) -> int:
 
 
 def _parse_float(raw: str) -> float:
-    if not _FLOAT_TEXT.fullmatch(raw):
+    if not options.FLOAT_TEXT.fullmatch(raw):
         raise ValueError("not a number")
     value = float(raw)
     if not math.isfinite(value):
@@ -215,9 +229,9 @@ def _parse_float(raw: str) -> float:
 
 def _parse_bool(raw: str) -> bool:
     low = raw.lower()
-    if low in _TRUE:
+    if low in options.TRUE_WORDS:
         return True
-    if low in _FALSE:
+    if low in options.FALSE_WORDS:
         return False
     raise ValueError("not a boolean (use 1/0, true/false, yes/no, on/off)")
 
@@ -230,14 +244,22 @@ def _parse_rate(raw: str) -> float | None:
 
 
 def _parse_key(raw: str) -> bytes:
-    try:
-        return bytes.fromhex(raw)
-    except ValueError:
-        pass
-    try:
-        return raw.encode("utf-8")
-    except UnicodeEncodeError:  # the message would quote a character of the key
-        raise ValueError("neither hex nor valid UTF-8 text") from None
+    """
+    The spill key from hex text, strictly: a typo must not become another key.
+
+    Any other text (a passphrase, a key with one character mistyped) would be
+    taken as a different key without a word, and every spill line written with
+    it would later be quarantined as forged. At least 16 bytes (32 hex digits)
+    are required; 32 bytes (64 digits, ``python -c "import secrets;
+    print(secrets.token_hex(32))"``) is what the README recommends.
+    """
+    if not _HEX_TEXT.fullmatch(raw):
+        raise ValueError(
+            "not hex: expected an even number of 0-9/a-f digits (64 for a 32-byte key)"
+        )
+    if len(raw) < _MIN_KEY_HEX:
+        raise ValueError(f"too short: at least {_MIN_KEY_HEX} hex digits (16 bytes) are needed")
+    return bytes.fromhex(raw)
 
 
 def _parse_dir(raw: str) -> str:

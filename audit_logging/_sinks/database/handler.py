@@ -62,6 +62,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from audit_logging._model import options
 from audit_logging._model.event import Event
 from audit_logging._records.logrecord import record_to_event
 from audit_logging._sinks.base import SinkHandler
@@ -152,18 +153,20 @@ class DatabaseHandler(SinkHandler):
         level: int | str = logging.NOTSET,
     ) -> None:
         super().__init__(level)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if not flush_interval > 0:
-            raise ValueError(f"flush_interval must be > 0, got {flush_interval}")
-        if retry_count < 0 or retry_delay < 0:
-            raise ValueError("retry_count and retry_delay must be >= 0")
-        if max_payload_bytes is not None and max_payload_bytes < 1:
-            raise ValueError(f"max_payload_bytes must be >= 1, got {max_payload_bytes}")
-        if put_timeout < 0 or (timeout is not None and not timeout > 0):
-            raise ValueError("put_timeout must be >= 0 and timeout > 0 (or None)")
-        if not connect_timeout > 0 or not stall_timeout > 0:
-            raise ValueError("connect_timeout and stall_timeout must be > 0")
+        batch_size = options.integer("batch_size", batch_size, minimum=1)
+        flush_interval = options.number("flush_interval", flush_interval, minimum=0, above=True)
+        retry_count = options.integer("retry_count", retry_count, minimum=0)
+        retry_delay = options.number("retry_delay", retry_delay, minimum=0)
+        create_table = options.flag("create_table", create_table)
+        dead_letter_dir = options.path("dead_letter_dir", dead_letter_dir, none=True)
+        max_payload_bytes = options.integer(
+            "max_payload_bytes", max_payload_bytes, minimum=1, none=True
+        )
+        max_pending = options.integer("max_pending", max_pending, minimum=1, none=True)
+        put_timeout = options.number("put_timeout", put_timeout, minimum=0)
+        timeout = options.number("timeout", timeout, minimum=0, above=True, none=True)
+        connect_timeout = options.number("connect_timeout", connect_timeout, minimum=0, above=True)
+        stall_timeout = options.number("stall_timeout", stall_timeout, minimum=0, above=True)
         require_sqlalchemy()
         # Imported here, not at the top: importing this module must not need SQLAlchemy.
         from sqlalchemy.engine import Engine as _Engine
@@ -186,8 +189,6 @@ class DatabaseHandler(SinkHandler):
         self._flush_interval = float(flush_interval)
         self._retry_count = retry_count
         self._max_pending = max_pending if max_pending is not None else _MAX_PENDING
-        if self._max_pending < 1:
-            raise ValueError(f"max_pending must be >= 1, got {max_pending}")
         self._put_timeout = float(put_timeout)
         self._clock = clock
         self._dead_letters = (

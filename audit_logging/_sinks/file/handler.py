@@ -84,6 +84,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from audit_logging._model import options
 from audit_logging._model.event import Event
 from audit_logging._sinks.base import SinkHandler
 from audit_logging._sinks.file.files import symlink_error
@@ -162,10 +163,11 @@ class RotatingJSONFileHandler(SinkHandler):
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        if flush_interval < 0:
-            raise ValueError(f"flush_interval must be >= 0, not {flush_interval!r}")
-        if batch_bytes < 1:
-            raise ValueError(f"batch_bytes must be >= 1, not {batch_bytes!r}")
+        flush_interval = options.number("flush_interval", flush_interval, minimum=0)
+        batch_bytes = options.integer("batch_bytes", batch_bytes, minimum=1)
+        compress = options.flag("compress", compress)
+        fsync = options.flag("fsync", fsync)
+        delay = options.flag("delay", delay)
         opts = file_options(
             filename,
             max_bytes=max_bytes,

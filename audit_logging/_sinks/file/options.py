@@ -15,6 +15,8 @@ import dataclasses
 import os
 from typing import Any
 
+from audit_logging._model import options
+
 __all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MODE", "FileOptions", "file_options"]
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
@@ -102,11 +104,10 @@ def file_options(
     """
     max_bytes = _pick("max_bytes", max_bytes, "maxBytes", max_bytes_alias, DEFAULT_MAX_BYTES)
     backup_count = _pick("backup_count", backup_count, "backupCount", backup_count_alias, None)
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
-        raise ValueError(f"max_bytes must be an int >= 0, not {max_bytes!r}")
-    count = _limit("backup_count", backup_count)
-    if count is not None and not isinstance(count, int):
-        raise ValueError(f"backup_count must be an int, not {backup_count!r}")
+    max_bytes = options.integer("max_bytes", max_bytes, minimum=0)
+    count = _limit("backup_count", options.integer("backup_count", backup_count, none=True))
+    max_age_days = options.number("max_age_days", max_age_days, none=True)
+    filename = options.path("filename", filename)
     if encoding is not None and codecs.lookup(encoding).name != "utf-8":
         raise ValueError(f"audit log files are UTF-8; encoding={encoding!r} is not supported")
     raw = os.fspath(filename)

@@ -72,6 +72,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from audit_logging._model import options
 from audit_logging._model.event import Event
 from audit_logging._sinks.base import SinkHandler
 from audit_logging._sinks.deadletter import DeadLetterFile
@@ -196,14 +197,17 @@ class KafkaHandler(SinkHandler):
         **producer_config: Any,
     ) -> None:
         super().__init__(level)
-        if not isinstance(topic, str) or not topic:
-            raise ValueError("topic must be a non-empty str")
-        if key_by not in ("id", "context_id"):
-            raise ValueError(f"key_by must be 'id' or 'context_id', got {key_by!r}")
-        if retries < 0 or retry_delay < 0 or close_timeout < 0:
-            raise ValueError("retries, retry_delay and close_timeout must be >= 0")
+        topic = options.text("topic", topic)
+        key_by = options.text("key_by", key_by, choices=("id", "context_id"))
+        retries = options.integer("retries", retries, minimum=0)
+        retry_delay = options.number("retry_delay", retry_delay, minimum=0)
+        close_timeout = options.number("close_timeout", close_timeout, minimum=0)
+        async_send = options.flag("async_send", async_send)
+        connect = options.flag("connect", connect)
+        dead_letter_dir = options.path("dead_letter_dir", dead_letter_dir, none=True)
+        backend = options.text("backend", backend)
         self.topic = topic
-        self.async_send = bool(async_send)
+        self.async_send = async_send
         self._by_context = key_by == "context_id"
         self._close_timeout = float(close_timeout)
         config = _default_config(retries, retry_delay, self.async_send)
