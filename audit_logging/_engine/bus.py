@@ -54,7 +54,7 @@ from audit_logging._engine.subscription import Subscription, Subscriptions
 from audit_logging._model.event import EVENT_ANY, Event
 from audit_logging._security.access import check_history_access, current_access_context
 from audit_logging._threads import new_thread
-from audit_logging.exceptions import BusClosedError
+from audit_logging.exceptions import AccessDeniedError, BusClosedError
 from audit_logging.typing import BusMetrics
 
 __all__ = ["LIFECYCLE_SOURCE", "Bus", "Delivery", "Subscription"]
@@ -345,12 +345,17 @@ class Bus:
             role = None
         try:
             self._access_control(ctx)
-        except Exception:
-            # Whatever a custom access_control raises is a refusal, and audited as one.
+        except Exception as exc:
+            # Whatever a custom access_control (or a hostile ctx inside it) raises is a
+            # refusal: audited as one, and raised as the one documented error.
             self._lifecycle.emit(
                 "audit_history_accessed", {"granted": False, "role": _safe_role(role), "entries": 0}
             )
-            raise
+            if isinstance(exc, AccessDeniedError):
+                raise
+            raise AccessDeniedError(
+                f"history access denied: access control raised {type(exc).__name__}"
+            ) from None
         events = self._history.snapshot()
         self._lifecycle.emit(
             "audit_history_accessed",
@@ -493,4 +498,13 @@ class Bus:
 
 
 def _safe_role(role: object) -> str:
-    return role if isinstance(role, str) else ("" if role is None else repr(role)[:64])
+    """
+    The claimed role for the audit record: a str cut to 64 characters, else its type.
+
+    Never ``repr`` of a foreign object: it may raise, or print something huge.
+    """
+    if role is None:
+        return ""
+    if type(role) is str:
+        return role[:64]
+    return f"<{type(role).__name__}>"

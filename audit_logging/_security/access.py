@@ -87,7 +87,11 @@ def check_history_access(ctx: Mapping[str, Any] | None = None) -> None:
                 "history access denied: no access context "
                 f"(pass ctx={{'role': {ADMIN_ROLE!r}}} or use access_context(role={ADMIN_ROLE!r}))"
             )
-    if not isinstance(ctx, Mapping):
+    try:
+        is_mapping = isinstance(ctx, Mapping)
+    except Exception:  # an object whose __class__ raises
+        is_mapping = False
+    if not is_mapping:
         raise AccessDeniedError(
             f"history access denied: ctx must be a mapping, not {type(ctx).__name__}"
         )
@@ -101,7 +105,7 @@ def check_history_access(ctx: Mapping[str, Any] | None = None) -> None:
     if role is None:
         shown = "no role"
     elif isinstance(role, str):
-        shown = f"{role!r:.60}"
+        shown = f"{str.__repr__(role):.60}"  # a subclass's __repr__ may raise
     else:
         shown = f"a {type(role).__name__}"
     raise AccessDeniedError(f"history access denied: role {ADMIN_ROLE!r} required, got {shown}")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from audit_logging import ConfigurationError
 from audit_logging.bus import Bus
 from audit_logging.stdlib import attach_sinks
 from tests._helpers import Recorder
@@ -63,3 +64,10 @@ def test_attach_sinks_rebuilds_a_closed_sink(bus: Bus, tmp_path: Any) -> None:
     assert second is not first
     assert not second.closed
     assert [s.name for s in bus.subscriptions] == ["file"]
+
+
+@pytest.mark.parametrize("value", [5, [""], ["auth_login", 3], b"auth_login"])
+def test_attach_sinks_event_types_errors_name_the_option(bus: Bus, value: object) -> None:
+    """``"event_types": 5`` says what is wrong with event_types, not 'int is not iterable'."""
+    with pytest.raises(ConfigurationError, match=r"^event_types: expected"):
+        attach_sinks(bus, {"auth": {"()": Recorder, "event_types": value}})

@@ -90,3 +90,23 @@ def test_spill_key_hidden_from_repr():
     """The spill key never appears in the config's repr."""
     cfg = BusConfig(spill_key=b"supersecretkey")
     assert "supersecret" not in repr(cfg)
+
+
+@pytest.mark.parametrize("raw", ["zz", "secret-key", "abc", "0x" + "ab" * 16, "ab" * 15])
+def test_spill_key_from_env_is_strictly_hex(raw):
+    """A typo in AUDIT_SPILL_KEY is an error, never silently another key (value not shown)."""
+    with pytest.raises(ValueError, match=r"AUDIT_SPILL_KEY \(value hidden\)") as info:
+        BusConfig.from_env({"AUDIT_SPILL_KEY": raw})
+    assert raw not in str(info.value)
+
+
+def test_spill_key_from_env_hex_is_the_key():
+    """64 hex digits are the 32 bytes they spell."""
+    cfg = BusConfig.from_env({"AUDIT_SPILL_KEY": "0f" * 32})
+    assert cfg.spill_key == b"\x0f" * 32
+
+
+def test_from_env_error_names_the_variable():
+    """A field error raised by validation names the variable, not only the field."""
+    with pytest.raises(ValueError, match=r"^AUDIT_SAMPLE_RATE: sample_rate: must be within"):
+        BusConfig.from_env({"AUDIT_SAMPLE_RATE": "2"})

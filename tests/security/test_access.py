@@ -251,3 +251,60 @@ def test_check_history_access_is_an_access_control_func() -> None:
     """It fits the AccessControlFunc seam the bus takes."""
     func: AccessControlFunc = check_history_access
     func({"role": ADMIN_ROLE})
+
+
+class _Hostile:
+    """A role whose repr, str and equality all raise."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("repr boom")
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("eq boom")
+
+    __hash__ = object.__hash__
+
+
+def _refusals(bus) -> list[dict]:
+    return [
+        e.payload
+        for e in bus.history({"role": ADMIN_ROLE})
+        if e.type == "audit_history_accessed" and not e.payload["granted"]
+    ]
+
+
+def test_a_hostile_role_is_refused_with_access_denied_and_audited():
+    """history({'role': obj}) with a raising repr: AccessDeniedError, the refusal audited."""
+    from audit_logging import Bus
+
+    with Bus(asynchronous=False) as bus:
+        with pytest.raises(AccessDeniedError, match="got a _Hostile"):
+            bus.history({"role": _Hostile()})
+        assert _refusals(bus) == [{"granted": False, "role": "<_Hostile>", "entries": 0}]
+
+
+def test_a_custom_access_control_that_crashes_is_a_refusal():
+    """Whatever access_control raises reaches the caller as AccessDeniedError, audited."""
+    from audit_logging import Bus
+
+    def broken(ctx):
+        raise KeyError("user")
+
+    with Bus(asynchronous=False, access_control=broken) as bus:
+        with pytest.raises(AccessDeniedError, match="access control raised KeyError") as info:
+            bus.history({"role": "admin"})
+        assert info.value.__cause__ is None
+        assert len([e for e in bus._history.snapshot() if e.type == "audit_history_accessed"]) == 1
+
+
+def test_a_str_subclass_role_with_a_raising_repr_is_refused():
+    """check_history_access never calls a subclass's __repr__."""
+
+    class Sly(str):
+        def __repr__(self) -> str:
+            raise RuntimeError("boom")
+
+    with pytest.raises(AccessDeniedError, match="'administrator'"):
+        check_history_access({"role": Sly("administrator")})
