@@ -34,6 +34,7 @@ def check_dead_letter_dir(path: Path) -> Path:
     """
     if not path.exists():
         path.mkdir(mode=0o700, parents=True)
+        os.chmod(path, 0o700)  # mkdir's mode passes through the umask
     info = os.lstat(path)
     if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
         raise ValueError(f"dead_letter_dir {str(path)!r} is not a real directory")
@@ -72,6 +73,8 @@ class DeadLetterFile:
         flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         fd = os.open(self.path, flags, 0o600)
         try:
+            if os.fstat(fd).st_size == 0:
+                os.fchmod(fd, 0o600)  # just created: 0600 whatever the umask
             view = memoryview(line)
             while view:
                 view = view[os.write(fd, view) :]

@@ -256,6 +256,7 @@ def _replay_file(fd: int, rname: str, replay: _Replay) -> None:
     offset, lineno = _read_checkpoint(dir_fd, fd, rname)
     pos_fd = os.open(rname + POS, POS_FLAGS, 0o600, dir_fd=dir_fd)
     replay.fds.add(pos_fd)
+    os.fchmod(pos_fd, 0o600)  # whatever the umask
     commit = replay.commit
     every = 1 if commit is None else replay.commit_every
     uncommitted = 0

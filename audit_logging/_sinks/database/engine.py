@@ -19,7 +19,11 @@ The connect timeout is the handler's ``connect_timeout`` option (5 s there).
 - SQLite: the busy timeout (``timeout``, how long a locked database is waited
   for) is the connect timeout; an in-memory database gets a single shared
   connection (``StaticPool``) so the flusher thread and the caller see the same
-  database.
+  database. A database file the engine creates is created with mode
+  :data:`SQLITE_FILE_MODE` (0640, as the JSON log) whatever the umask, before
+  SQLite opens it: SQLite would create it 0644 (world-readable) and gives its
+  ``-wal``, ``-shm`` and ``-journal`` files the database file's mode, so they
+  follow. An existing file keeps its mode (it is the owner's choice).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from sqlalchemy.pool import StaticPool
 from audit_logging.exceptions import MissingDependencyError
 
 __all__ = [
+    "SQLITE_FILE_MODE",
     "STRICT_SQL_MODE",
     "create_audit_engine",
     "is_mysql",
@@ -54,6 +59,9 @@ STRICT_SQL_MODE = (
 error, never a silent truncation or a ``?`` (the server default of many installations,
 and any session with ``sql_mode=''``, truncates with only a warning).
 """
+
+SQLITE_FILE_MODE = 0o640
+"""Mode of a SQLite database file the sink creates (its journal files inherit it)."""
 
 _CONNECT_TIMEOUT = 10
 _IO_TIMEOUT = 30
@@ -207,11 +215,41 @@ def _build_engine(parsed: URL, connect_timeout: float, io_timeout: float) -> Eng
         if key not in query:
             connect_args[key] = value
     engine = sa.create_engine(parsed, connect_args=connect_args, **kwargs)
+    if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        sa_event.listen(engine, "do_connect", _sqlite_file_creator(str(parsed.database)))
     if backend in ("mysql", "mariadb"):
         sa_event.listen(engine, "connect", _set_strict_sql_mode)
         if driver == "pymysql" and "read_timeout" not in query:
             sa_event.listen(engine, "do_connect", _pymysql_connector(connect_timeout, io_timeout))
     return engine
+
+
+def _sqlite_file_creator(database: str) -> Any:
+    """
+    A ``do_connect`` hook creating the database file with :data:`SQLITE_FILE_MODE` first.
+
+    ``O_EXCL`` so that an existing file (or one another process creates at the same
+    moment) is never touched, ``O_NOFOLLOW`` so a planted symlink is not followed
+    to create a file elsewhere, ``fchmod`` so the umask cannot widen or narrow the
+    mode. ``file:`` URIs are left to SQLite (their path may carry parameters).
+    """
+    path = database
+
+    def create(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        if path.startswith("file:") or os.path.exists(path):
+            return
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            return
+        except OSError:
+            return  # SQLite reports the problem (a missing directory) in its own words
+        try:
+            os.fchmod(fd, SQLITE_FILE_MODE)
+        finally:
+            os.close(fd)
+
+    return create
 
 
 def _pymysql_connector(connect_timeout: float, io_timeout: float) -> Any:
