@@ -7,7 +7,9 @@ A public face: the implementation lives in :mod:`audit_logging._security.sanitiz
 from audit_logging._security.sanitize import (
     DEFAULT_SENSITIVE_KEYS,
     MASK,
+    PROTECTED_KEYS,
     SENSITIVE_KEY_SUFFIXES,
+    keep_value,
     mask_dsn,
     mask_email,
     mask_secret,
@@ -21,7 +23,9 @@ from audit_logging._security.sanitize import (
 __all__ = [
     "DEFAULT_SENSITIVE_KEYS",
     "MASK",
+    "PROTECTED_KEYS",
     "SENSITIVE_KEY_SUFFIXES",
+    "keep_value",
     "mask_dsn",
     "mask_email",
     "mask_secret",

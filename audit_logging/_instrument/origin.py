@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from audit_logging._model.scope import Origin
-from audit_logging._security.keyrules import decider
+from audit_logging._security.keyrules import MASK, is_secret_key
 from audit_logging._security.textmask import mask_secrets_in_text
 
 __all__ = [
@@ -57,20 +57,6 @@ Networks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
 _MAX_HOPS = 32
 _MAX_QUERY = 1024
-_URL_SECRETS = frozenset(
-    {
-        "sig",
-        "signature",
-        "xamzsignature",
-        "xamzcredential",
-        "xamzsecuritytoken",
-        "xgoogsignature",
-        "xgoogcredential",
-        "jwt",
-        "key",
-    }
-)
-_NAME_DROP = str.maketrans("", "", "-_. \t")
 
 
 def trusted_networks(value: str | Iterable[str] | None) -> Networks:
@@ -176,11 +162,10 @@ def masked_query(query: str | bytes) -> str:
     if not query:
         return ""
     query = query[: _MAX_QUERY * 4]
-    decide = decider(None)
     parts = []
     for name, value in parse_qsl(query, keep_blank_values=True):
-        secret = decide(name) is not None or name.lower().translate(_NAME_DROP) in _URL_SECRETS
-        shown = "****" if value and secret else mask_secrets_in_text(value)
+        # The redaction engine's key rules (sig, X-Amz-Signature, token, key...).
+        shown = MASK if value and is_secret_key(name) else mask_secrets_in_text(value)
         parts.append(f"{quote(name, safe='')}={quote(shown, safe='*')}")
     return "&".join(parts)[:_MAX_QUERY]
 

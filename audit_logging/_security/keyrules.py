@@ -1,10 +1,15 @@
 """
 Which payload keys name a secret, and what replaces their values.
 
-**By key.** A value whose key (a dict key, dataclass or named-tuple field name)
-names a secret is replaced as a whole. Keys are matched after normalisation:
+**By key.** A value whose key (a dict key, dataclass or named-tuple field name,
+the first item of a ``(name, value)`` pair, a ``bytes`` key decoded) names a
+secret is replaced as a whole. Keys are matched after normalisation:
 lower-cased, with ``-``, ``_``, ``.`` and spaces removed, so ``Password``,
-``API-Key``, ``apiKey`` and ``api_key`` are the same key. The defaults:
+``API-Key``, ``apiKey`` and ``api_key`` are the same key; the plural of a
+listed name (``passwords``, ``tokens``, ``cookies``, ``api_keys``; not of a
+suffix, so ``max_tokens`` stays a count) is that name, and an
+``X-``/``x_`` header prefix is dropped (``X-Api-Key``). The same rules decide
+the ``key=value`` pairs found in text. The defaults:
 
 - an e-mail key (``email``, or any key ending in ``email`` such as
   ``user_email``) keeps the first character and the domain: ``"u****@example.com"``;
@@ -16,7 +21,18 @@ lower-cased, with ``-``, ``_``, ``.`` and spaces removed, so ``Password``,
 Keys that merely *contain* a word are left alone (``token_id``, ``max_tokens``,
 ``password_changed_at``), and the generic ``*_key`` names are not secret
 (``cache_key``, ``partition_key``, ``idempotency_key`` are identifiers an audit
-trail needs); only the key kinds named in the suffix list are. Callers add
+trail needs); only the key kinds named in the suffix list are, and ``key``
+alone.
+
+**Protected identifiers.** Keys that identify someone or something --
+:data:`PROTECTED_KEYS` (``user_id``, ``username``, ``kid``...) and any key
+spelled as an id (``record_id``, ``orderId``, ``ID``) -- are never masked by the
+*text* rules: a numeric user id that happens to pass the Luhn check, or a key
+id such as ``"secret:v1"``, would otherwise be altered, and the trail would no
+longer say who acted, or (for an encrypted envelope's ``kid``, which is bound
+into the ciphertext's associated data) could no longer be decrypted. Only
+string values are protected: a container under such a key is still walked.
+A key rule (``session_id``) wins over protection. Callers add
 rules with :func:`register_sanitizer` (process-wide) or the ``sanitizers``
 argument (one call); both match the normalised key exactly and win over the
 defaults for that key, and a per-call rule wins over a registered one.
@@ -27,18 +43,23 @@ a rule replaces the cache whole, so readers never need a lock.
 
 from __future__ import annotations
 
+import re
 import threading
 import types
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from audit_logging._security.textmask import MASK
 from audit_logging.typing import Sanitizer
 
 __all__ = [
     "DEFAULT_SENSITIVE_KEYS",
+    "MASK",
+    "PROTECTED_KEYS",
     "SENSITIVE_KEY_SUFFIXES",
     "decider",
+    "is_protected",
+    "is_secret_key",
+    "keep_value",
     "mask_email",
     "mask_secret",
     "register_sanitizer",
@@ -46,20 +67,26 @@ __all__ = [
     "unregister_sanitizer",
 ]
 
+MASK: Final = "****"
+"""What a masked value (or the masked part of a string) becomes."""
+
 _KEY_DROP = str.maketrans("", "", "-_. \t")
+_ID_SPELLING = re.compile(r"(?:^|[-_. ])(?:id|ID|Id)$|[a-z0-9]Id$|[a-z0-9]ID$")
 _CACHE_MAX = 4096
 _CACHE_KEY_MAX = 256
 
 DEFAULT_SENSITIVE_KEYS: Final = frozenset(
     {
         "password", "passwd", "pwd", "passphrase", "passcode", "pin", "otp",
+        "pass", "pw", "passwordhash", "pwhash", "passwordsalt",
         "secret", "clientsecret", "apisecret",
-        "token", "accesstoken", "refreshtoken", "idtoken", "authtoken", "bearertoken",
-        "apikey", "xapikey", "privatekey", "secretkey", "sessionkey",
+        "token", "accesstoken", "refreshtoken", "idtoken", "authtoken", "bearertoken", "jwt",
+        "apikey", "xapikey", "privatekey", "secretkey", "sessionkey", "key",
         "authorization", "proxyauthorization", "auth",
-        "cookie", "setcookie", "session", "sessionid",
+        "cookie", "setcookie", "session", "sessionid", "sessid", "phpsessid",
         "credentials", "credential",
-        "creditcard", "creditcardnumber", "cardnumber", "cvv", "cvv2", "cvc", "ssn",
+        "sig", "signature",
+        "creditcard", "creditcardnumber", "cardnumber", "pan", "cvv", "cvv2", "cvc", "ssn",
     }
 )  # fmt: skip
 """Normalised keys (lower case, no ``-``, ``_``, ``.`` or spaces) whose values become ``****``."""
@@ -67,9 +94,18 @@ DEFAULT_SENSITIVE_KEYS: Final = frozenset(
 SENSITIVE_KEY_SUFFIXES: Final = (
     "password", "passwd", "passphrase", "passcode", "secret", "token",
     "apikey", "privatekey", "secretkey", "accesskey", "signingkey", "encryptionkey",
-    "credentials", "cookie", "sessionid",
+    "credentials", "credential", "cookie", "sessionid", "signature", "passwordhash",
 )  # fmt: skip
 """A normalised key ending in one of these is sensitive too (``db_password``, ``csrfToken``)."""
+
+PROTECTED_KEYS: Final = frozenset(
+    {
+        "id", "kid", "keyid", "userid", "username", "user", "login", "actor", "actorid",
+        "accountid", "principal", "subject", "recordid", "eventid", "contextid", "traceid",
+        "spanid", "requestid", "tokenid",
+    }
+)  # fmt: skip
+"""Normalised keys whose string values the text rules never alter (identifiers; see above)."""
 
 
 def mask_email(key: str, value: Any) -> Any:
@@ -95,15 +131,50 @@ def mask_secret(key: str, value: Any) -> Any:
     return MASK
 
 
+def keep_value(key: str, value: Any) -> Any:
+    """
+    Sanitizer keeping the value as it is: register it to switch a default rule off.
+
+    ``register_sanitizer("pin", keep_value)`` lets a ``pin`` field (a branch's PIN
+    code, say, that is no secret) through; the value is not walked or text-masked.
+    """
+    return value
+
+
+def protect(key: str, value: Any) -> Any:
+    """
+    The marker rule of a protected identifier (see the module docstring).
+
+    Never applied as a sanitizer: the walk keeps a string under such a key as it
+    is and walks anything else as if the key had no rule.
+    """
+    return value
+
+
 def _normalise(key: str) -> str:
     return key.lower().translate(_KEY_DROP)
 
 
-def _default_rule(norm: str) -> Sanitizer | None:
+def _secret_norm(norm: str) -> bool:
+    if norm in DEFAULT_SENSITIVE_KEYS or norm.endswith(SENSITIVE_KEY_SUFFIXES):
+        return True
+    # Plurals of the exact names: passwords, tokens, secrets, cookies, api_keys, passes.
+    # Not of the suffixes: max_tokens, prompt_tokens are counts, not secrets.
+    if len(norm) > 3 and norm.endswith("s"):
+        single = norm[:-2] if norm.endswith(("sses", "ches")) else norm[:-1]
+        return single in DEFAULT_SENSITIVE_KEYS
+    return False
+
+
+def _default_rule(key: str, norm: str) -> Sanitizer | None:
     if norm.endswith("email") or norm == "emailaddress":
         return mask_email
-    if norm in DEFAULT_SENSITIVE_KEYS or norm.endswith(SENSITIVE_KEY_SUFFIXES):
+    if _secret_norm(norm):
         return mask_secret
+    if key[:2].lower() in ("x-", "x_") and _secret_norm(norm[1:]):  # X-Api-Key, x_auth_token
+        return mask_secret
+    if norm in PROTECTED_KEYS or _ID_SPELLING.search(key):
+        return protect
     return None
 
 
@@ -130,7 +201,7 @@ class _Decisions(dict[str, "Sanitizer | None"]):
     def __missing__(self, key: str) -> Sanitizer | None:
         norm = _normalise(key)
         fn = (self.extra and self.extra.get(norm)) or self.registered.get(norm)
-        fn = fn or _default_rule(norm)
+        fn = fn or _default_rule(key, norm)
         if len(self) < _CACHE_MAX and len(key) <= _CACHE_KEY_MAX:
             self[key] = fn
         return fn
@@ -196,6 +267,21 @@ def registered_sanitizers() -> Mapping[str, Sanitizer]:
     The registered sanitizers by normalised key (a read-only snapshot).
     """
     return types.MappingProxyType(dict(_rules.registered))
+
+
+def is_secret_key(key: str) -> bool:
+    """
+    True when the current rules mask a value under ``key`` (a registered rule included).
+    """
+    fn = _rules[key]
+    return fn is not None and fn is not protect and fn is not keep_value
+
+
+def is_protected(key: str) -> bool:
+    """
+    True when ``key`` names an identifier the text rules leave alone.
+    """
+    return _rules[key] is protect
 
 
 def decider(sanitizers: Mapping[str, Sanitizer] | None) -> Callable[[str], Sanitizer | None]:

@@ -47,20 +47,28 @@ dataclass would be worse than a plain mapping.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import decimal
+import enum
 import logging
 import types
 import typing
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from audit_logging._model.encoding import _safe_str
 from audit_logging._model.event import Event
+from audit_logging._security.crypto import ENCRYPTED_MARKER
 from audit_logging._security.keyrules import (
     DEFAULT_SENSITIVE_KEYS,
+    PROTECTED_KEYS,
     SENSITIVE_KEY_SUFFIXES,
     decider,
+    keep_value,
     mask_email,
     mask_secret,
+    protect,
     register_sanitizer,
     registered_sanitizers,
     unregister_sanitizer,
@@ -71,7 +79,9 @@ from audit_logging.typing import Sanitizer
 __all__ = [
     "DEFAULT_SENSITIVE_KEYS",
     "MASK",
+    "PROTECTED_KEYS",
     "SENSITIVE_KEY_SUFFIXES",
+    "keep_value",
     "mask_dsn",
     "mask_email",
     "mask_secret",
@@ -91,6 +101,41 @@ _MISSING: Any = object()
 _CLASS_CACHE_MAX = 256
 _FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
 _STR_FIELDS: dict[type[Any], frozenset[str] | None] = {}
+# Leaves the encoder writes without str(), or whose str() is a fixed format that no
+# rule can match: no need to look at their text.
+_PLAIN_LEAVES = (
+    int, float, bool, bytes, bytearray, memoryview, enum.Enum,
+    datetime.date, datetime.time, datetime.timedelta, decimal.Decimal, uuid.UUID,
+)  # fmt: skip
+_ENVELOPE_KEYS = frozenset({ENCRYPTED_MARKER, "alg", "kid", "nonce", "ct"})
+
+
+def _key_rule(decide: Callable[[str], Sanitizer | None], key: object) -> Sanitizer | None:
+    """
+    The rule for a key: str keys as they are, bytes keys (ASGI headers) decoded.
+    """
+    if isinstance(key, str):
+        return decide(key)
+    if isinstance(key, bytes):
+        return decide(key.decode("latin-1"))
+    return None
+
+
+def _is_envelope(payload: object) -> bool:
+    """
+    True for an AES-GCM envelope exactly as :func:`encrypt_event` makes it.
+
+    Its ciphertext cannot hold clear text and its key id is bound into the
+    associated data (masking it would make the event undecryptable), so it
+    passes untouched. Only an exact envelope: extra keys beside the marker
+    are walked as any payload.
+    """
+    return (
+        type(payload) is dict
+        and ENCRYPTED_MARKER in payload
+        and payload.keys() == _ENVELOPE_KEYS
+        and all(type(v) is str or type(v) is int for v in payload.values())
+    )
 
 
 def _apply(fn: Sanitizer, key: str, value: Any) -> Any:
@@ -107,13 +152,19 @@ def _mask_leaf(value: Any) -> Any:
     """
     if isinstance(value, str):
         return mask_secrets_in_text(value)
+    if value is None or isinstance(value, _PLAIN_LEAVES):
+        return value
     if isinstance(value, BaseException):
         # The encoder would print "Type: message"; print it masked instead.
         message = _safe_str(value)
         masked = mask_secrets_in_text(message)
         if masked is not message:
             return f"{type(value).__name__}: {masked}"
-    return value
+        return value
+    # Anything else is written as its str(): check that text, and write it masked.
+    text = _safe_str(value)
+    masked = mask_secrets_in_text(text)
+    return value if masked is text else masked
 
 
 def _unreadable(value: Any) -> str:
@@ -181,6 +232,10 @@ def _pairs(value: Any, kind: int) -> list[tuple[Any, Any]]:
         return list(zip(type(value)._fields, value, strict=False))
     if kind == _DATACLASS:
         return [(name, getattr(value, name)) for name in _field_names(type(value))]
+    if kind in (_TUPLE, _LIST) and len(value) == 2:
+        name = value[0]
+        if isinstance(name, str | bytes):  # a (name, value) pair: ("Cookie", "...")
+            return [(None, name), (name, value[1])]
     return [(None, child) for child in value]
 
 
@@ -199,8 +254,12 @@ def _is_clean(value: Any, decide: Callable[[str], Sanitizer | None], depth: int)
         if depth >= _FAST_DEPTH:
             return False
         for key, child in value.items():
-            if isinstance(key, str) and decide(key) is not None:
-                return False
+            fn = _key_rule(decide, key)
+            if fn is not None:
+                if fn is keep_value or (fn is protect and type(child) is str):
+                    continue
+                if fn is not protect:
+                    return False
             if type(child) is str:
                 if len(child) >= 5 and not text_is_clean(child):
                     return False
@@ -212,6 +271,8 @@ def _is_clean(value: Any, decide: Callable[[str], Sanitizer | None], depth: int)
     if t is list or t is tuple:
         if depth >= _FAST_DEPTH:
             return False
+        if len(value) == 2 and _key_rule(decide, value[0]) is not None:
+            return False  # a (name, value) pair with a rule: the walk decides
         return all(_is_clean(child, decide, depth + 1) for child in value)
     kind = _kind(value)
     if kind is None:
@@ -219,7 +280,7 @@ def _is_clean(value: Any, decide: Callable[[str], Sanitizer | None], depth: int)
     if depth >= _FAST_DEPTH:
         return False
     for key, child in _pairs(value, kind):
-        if isinstance(key, str) and decide(key) is not None:
+        if _key_rule(decide, key) is not None:
             return False
         if not _is_clean(child, decide, depth + 1):
             return False
@@ -328,8 +389,13 @@ def _walk(
         if frame.index < len(frame.pairs):
             key, child = frame.pairs[frame.index]
             frame.index += 1
-            fn = decide(key) if isinstance(key, str) else None
-            if fn is not None:
+            fn = _key_rule(decide, key) if key is not None else None
+            if fn is protect:
+                # An identifier: a string is kept as it is, anything else walked.
+                fn = keep_value if type(child) is str else None
+            if fn is keep_value:
+                new = child
+            elif fn is not None:
                 new = _apply(fn, key, child)
                 if type(new) is str and type(child) is str and new == child:
                     new = child  # already masked: keep the original, avoid a copy
@@ -393,8 +459,13 @@ def sanitize_payload(
         TypeError: a key in ``sanitizers`` is not a string.
         ValueError: a key in ``sanitizers`` is empty after normalisation.
     """
+    source = evt.source
+    if source and not text_is_clean(source):
+        masked = mask_secrets_in_text(source)
+        if masked is not source:
+            evt = dataclasses.replace(evt, source=masked)
     payload = evt.payload
-    if payload is None:
+    if payload is None or _is_envelope(payload):
         return evt
     decide = decider(sanitizers)
     try:

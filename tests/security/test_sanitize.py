@@ -136,8 +136,8 @@ def test_sensitive_key_masks_a_container_value_whole() -> None:
 
 def test_nested_secrets_are_masked_at_every_level() -> None:
     """The S20 payload: Password and api_key are masked inside dicts and lists."""
-    payload = {"user": {"Password": "s3cr3t", "tokens": [{"api_key": "k"}]}}
-    assert _payload(payload) == {"user": {"Password": MASK, "tokens": [{"api_key": MASK}]}}
+    payload = {"user": {"Password": "s3cr3t", "items": [{"api_key": "k"}]}}
+    assert _payload(payload) == {"user": {"Password": MASK, "items": [{"api_key": MASK}]}}
 
 
 def test_original_event_is_untouched() -> None:

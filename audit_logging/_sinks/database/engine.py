@@ -37,6 +37,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
+from audit_logging._security.keyrules import is_secret_key
+from audit_logging._security.textmask import mask_secrets_in_text
 from audit_logging.exceptions import MissingDependencyError
 
 __all__ = [
@@ -74,33 +76,49 @@ def is_mysql(dialect: sa.Dialect) -> bool:
     return dialect.name in ("mysql", "mariadb")
 
 
+def _secret_values(url: URL) -> list[str]:
+    """
+    The URL's password and the values of its secret query parameters.
+
+    ``postgresql://host/db?password=...`` (and ``sslpassword``, ``sslkey_password``,
+    ``token``...) is as valid a place for a password as ``user:pass@``, and
+    SQLAlchemy's ``hide_password`` masks only the latter. Which parameters are
+    secret is decided by the redaction engine's key rules.
+    """
+    values = [str(url.password)] if url.password else []
+    for key, value in url.query.items():
+        if is_secret_key(key):
+            values.extend([value] if isinstance(value, str) else list(value))
+    return [v for v in values if v]
+
+
 def masked_url(url: URL | Engine) -> str:
     """
-    The URL as text with its password replaced by ``***``.
+    The URL as text with its password and secret query parameters replaced by ``***``.
     """
     if isinstance(url, Engine):
         url = url.url
-    return url.render_as_string(hide_password=True)
+    query = {key: ("***" if is_secret_key(key) else value) for key, value in url.query.items()}
+    return url.set(query=query).render_as_string(hide_password=True)
 
 
 def mask_text(text: str, url: URL | Engine | None) -> str:
     """
-    ``text`` with every occurrence of the URL's password (raw or URL-quoted) masked.
+    ``text`` with every occurrence of the URL's secrets (raw or URL-quoted) masked.
 
     Drivers echo connection parameters in some messages; this is the last line of
     defence before a message reaches a log, an exception or a dead-letter file.
+    The text rules of the redaction engine run too (``password=...`` in a libpq
+    string the driver quotes).
     """
-    if url is None:
-        return text
-    if isinstance(url, Engine):
-        url = url.url
-    password = url.password
-    if not password:
-        return text
-    secret = str(password)
-    for variant in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
-        text = text.replace(variant, "***")
-    return text
+    if url is not None:
+        if isinstance(url, Engine):
+            url = url.url
+        for secret in _secret_values(url):
+            quoted = (urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret))
+            for variant in {secret, *quoted}:
+                text = text.replace(variant, "***")
+    return mask_secrets_in_text(text)
 
 
 def parse_url(url: str | URL) -> URL:

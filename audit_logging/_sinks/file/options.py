@@ -105,7 +105,8 @@ def file_options(
     max_bytes = _pick("max_bytes", max_bytes, "maxBytes", max_bytes_alias, DEFAULT_MAX_BYTES)
     backup_count = _pick("backup_count", backup_count, "backupCount", backup_count_alias, None)
     max_bytes = options.integer("max_bytes", max_bytes, minimum=0)
-    count = _limit("backup_count", options.integer("backup_count", backup_count, none=True))
+    backup_count = options.integer("backup_count", backup_count, none=True)
+    count = None if not backup_count else int(_limit("backup_count", backup_count) or 0)
     max_age_days = options.number("max_age_days", max_age_days, none=True)
     filename = options.path("filename", filename)
     if encoding is not None and codecs.lookup(encoding).name != "utf-8":
