@@ -69,7 +69,7 @@ def open_audit_table(url: str, table: str = "audit") -> Iterator[AuditSource]:
         parsed = sink.parse_url(url)
     except ValueError:
         raise CLIError(f"--db: not a valid database URL ({_URL_EXAMPLE})") from None
-    label = safe_text(parsed.render_as_string(hide_password=True), 200)
+    label = safe_text(sink.masked_url(parsed), 200)
     path = sink.missing_sqlite_file(parsed)
     if path is not None:
         raise CLIError(f"--db: no SQLite database file at {safe_text(path, 200)}")

@@ -214,8 +214,10 @@ def run(args: argparse.Namespace) -> int:
                 f"--dir: cannot create {safe_text(directory, 200)}: {exc.strerror}"
             ) from None
         engine = _open_database(db_url)
+        from audit_logging._sinks.database import masked_url
+
         if args.db:
-            db_url = engine.url.render_as_string(hide_password=True)
+            db_url = masked_url(engine)
         try:
             bus = Bus(spillover_dir=spill_dir, buffer_size=50_000, error_func=on_error)
         except (OSError, ValueError) as exc:

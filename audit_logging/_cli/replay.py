@@ -105,10 +105,10 @@ def _targets(args: argparse.Namespace) -> list[_Target]:
             handler = RotatingJSONFileHandler(args.file, flush_interval=0)
             targets.append(_Target("file", safe_text(args.file, 200), handler))
         if args.db:
-            from audit_logging._sinks.database import DatabaseHandler
+            from audit_logging._sinks.database import DatabaseHandler, masked_url
 
             db = DatabaseHandler(args.db, table=args.table, retry_count=2, retry_delay=0.2)
-            where = safe_text(db.engine.url.render_as_string(hide_password=True), 200)
+            where = safe_text(masked_url(db.engine), 200)
             targets.append(_Target("database", where, db, "db"))
         if args.kafka:
             handler = kafka_handler(

@@ -23,6 +23,7 @@ __all__ = [
     "create_audit_engine",
     "describe_error",
     "has_table",
+    "masked_url",
     "missing_sqlite_file",
     "parse_url",
     "require_sqlalchemy",
@@ -114,6 +115,15 @@ def parse_url(url: str | URL) -> URL:
     from audit_logging._sinks.database import engine
 
     return engine.parse_url(url)
+
+
+def masked_url(url: URL | Engine) -> str:
+    """
+    The URL as text with its password and secret query parameters (``?password=``) masked.
+    """
+    from audit_logging._sinks.database import engine
+
+    return engine.masked_url(url)
 
 
 def missing_sqlite_file(url: URL) -> str | None:

@@ -65,6 +65,7 @@ and any session with ``sql_mode=''``, truncates with only a warning).
 SQLITE_FILE_MODE = 0o640
 """Mode of a SQLite database file the sink creates (its journal files inherit it)."""
 
+_HIDDEN = "AUDITLOGGINGHIDDEN"  # survives URL quoting, then shown as ***
 _CONNECT_TIMEOUT = 10
 _IO_TIMEOUT = 30
 
@@ -98,8 +99,8 @@ def masked_url(url: URL | Engine) -> str:
     """
     if isinstance(url, Engine):
         url = url.url
-    query = {key: ("***" if is_secret_key(key) else value) for key, value in url.query.items()}
-    return url.set(query=query).render_as_string(hide_password=True)
+    query = {key: (_HIDDEN if is_secret_key(key) else value) for key, value in url.query.items()}
+    return url.set(query=query).render_as_string(hide_password=True).replace(_HIDDEN, "***")
 
 
 def mask_text(text: str, url: URL | Engine | None) -> str:
