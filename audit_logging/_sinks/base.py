@@ -23,12 +23,24 @@ from typing import Any
 
 from audit_logging._model.event import Event
 from audit_logging._records.logrecord import record_to_event
+from audit_logging._security.sanitize import sanitize_payload
 from audit_logging._sinks.deadletter import DeadLetterFile
 from audit_logging.typing import FailedEventsCallback
 
-__all__ = ["SinkHandler"]
+__all__ = ["SinkHandler", "logged_event"]
 
 _log = logging.getLogger("audit_logging.sinks")
+
+
+def logged_event(record: logging.LogRecord) -> Event[Any]:
+    """
+    The event of a record from an ordinary logger, redacted as the bus would.
+
+    A sink attached to a logger directly (no bus in between) is the last stop
+    before the artifact, so it runs the redaction engine itself: the bus's
+    guarantee that no secret reaches a file, a table or a topic holds either way.
+    """
+    return sanitize_payload(record_to_event(record))
 
 
 class SinkHandler(logging.Handler):
@@ -130,7 +142,7 @@ class SinkHandler(logging.Handler):
         Store a record from an ordinary logger as an event.
         """
         try:
-            self.write_event(record_to_event(record))
+            self.write_event(logged_event(record))
         except Exception:
             self.handleError(record)
 

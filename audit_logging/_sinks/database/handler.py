@@ -64,8 +64,7 @@ from typing import TYPE_CHECKING, Any
 
 from audit_logging._model import options
 from audit_logging._model.event import Event
-from audit_logging._records.logrecord import record_to_event
-from audit_logging._sinks.base import SinkHandler
+from audit_logging._sinks.base import SinkHandler, logged_event
 from audit_logging._sinks.database import forking
 from audit_logging._sinks.database.api import require_sqlalchemy
 from audit_logging._sinks.database.watchdog import SocketWatchdog
@@ -416,7 +415,7 @@ class DatabaseHandler(SinkHandler):
         counts the event in ``lost_events`` and reports it, rather than a traceback.
         """
         try:
-            evt = record_to_event(record)
+            evt = logged_event(record)
         except Exception:
             self.handleError(record)
             return
