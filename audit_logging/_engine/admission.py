@@ -49,6 +49,7 @@ from audit_logging._engine.settings import BusConfig
 from audit_logging._model.event import Event
 from audit_logging._model.ids import uuid7_str
 from audit_logging._model.schemas import validate
+from audit_logging._security.policy import RedactionPolicy
 from audit_logging._security.sanitize import sanitize_payload
 from audit_logging.exceptions import BusClosedError, RateLimitExceededError, SchemaValidationError
 from audit_logging.typing import BusMetrics
@@ -99,6 +100,8 @@ class Admission:
         self._metrics = metrics
         self._reporter = reporter
         self._starters = tuple(starters)
+        policy = RedactionPolicy(config.redact_keys, config.keep_keys, config.redact_patterns)
+        self._policy = policy if policy else None
         self._start_lock = threading.Lock()
         self._active: list[None] = []
         self.sample_rate = float(config.sample_rate)
@@ -170,7 +173,7 @@ class Admission:
             if rate < 1.0 and not internal and random.random() >= rate:
                 self._deliverer.count_drop(evt.type, "sampled")
                 return Delivery.SAMPLED_OUT, None
-            evt = sanitize_payload(evt)
+            evt = sanitize_payload(evt, policy=self._policy)
             limit = self._config.max_event_bytes
             if limit is not None:
                 size = len(evt.to_json_bytes())

@@ -52,9 +52,9 @@ from audit_logging._engine.shutdown import bounded, shut_down
 from audit_logging._engine.spill.configured import spill_store_for
 from audit_logging._engine.subscription import Subscription, Subscriptions
 from audit_logging._model.event import EVENT_ANY, Event
-from audit_logging._security.access import check_history_access, current_access_context
+from audit_logging._security.access import authorize, check_history_access
 from audit_logging._threads import new_thread
-from audit_logging.exceptions import AccessDeniedError, BusClosedError
+from audit_logging.exceptions import BusClosedError
 from audit_logging.typing import BusMetrics
 
 __all__ = ["LIFECYCLE_SOURCE", "Bus", "Delivery", "Subscription"]
@@ -338,30 +338,18 @@ class Bus:
         Raises:
             AccessDeniedError: access control refused ``ctx``.
         """
-        effective = ctx if ctx is not None else current_access_context()
-        try:
-            role = effective.get("role") if isinstance(effective, Mapping) else None
-        except Exception:  # an unreadable ctx: access control refuses it, we audit it
-            role = None
-        try:
-            self._access_control(ctx)
-        except Exception as exc:
-            # Whatever a custom access_control (or a hostile ctx inside it) raises is a
-            # refusal: audited as one, and raised as the one documented error.
-            self._lifecycle.emit(
-                "audit_history_accessed", {"granted": False, "role": _safe_role(role), "entries": 0}
-            )
-            if isinstance(exc, AccessDeniedError):
-                raise
-            raise AccessDeniedError(
-                f"history access denied: access control raised {type(exc).__name__}"
-            ) from None
+        role = authorize(self._access_control, ctx, self._audit_refusal)
         events = self._history.snapshot()
         self._lifecycle.emit(
             "audit_history_accessed",
-            {"granted": True, "role": _safe_role(role), "entries": len(events)},
+            {"granted": True, "role": role, "entries": len(events)},
         )
         return events
+
+    def _audit_refusal(self, role: str) -> None:
+        self._lifecycle.emit(
+            "audit_history_accessed", {"granted": False, "role": role, "entries": 0}
+        )
 
     def flush(self, timeout: float | None = None) -> bool:
         """
@@ -495,16 +483,3 @@ class Bus:
         self._pool.reinit_after_fork()
         self._maint.reinit_after_fork()
         self._admission.reinit_after_fork()
-
-
-def _safe_role(role: object) -> str:
-    """
-    The claimed role for the audit record: a str cut to 64 characters, else its type.
-
-    Never ``repr`` of a foreign object: it may raise, or print something huge.
-    """
-    if role is None:
-        return ""
-    if type(role) is str:
-        return role[:64]
-    return f"<{type(role).__name__}>"

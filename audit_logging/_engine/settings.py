@@ -13,10 +13,11 @@ import dataclasses
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from audit_logging._model import options
+from audit_logging._security.policy import RedactionPolicy
 from audit_logging.exceptions import ConfigurationError
 from audit_logging.typing import AccessControlFunc, BusMetrics, ErrorFunc, SpillHandler, Transport
 
@@ -75,6 +76,12 @@ class BusConfig:
         lifecycle_events: publish the bus's own lifecycle as events (see bus docs).
         drop_summary_interval: seconds between ``audit_drops_summary`` events while
             there were drops.
+        redact_keys: payload keys this bus masks as ``"****"`` besides the default
+            rules (normalised like them: ``"IBAN"`` covers ``iban`` and ``Iban``).
+        keep_keys: keys whose default rule this bus switches off (a string under
+            them is kept as it is; a container is still walked).
+        redact_patterns: regular expressions whose matches this bus masks in every
+            string (after the built-in text rules).
     """
 
     history_cap: int = 10_000
@@ -101,6 +108,9 @@ class BusConfig:
     max_event_bytes: int | None = None
     lifecycle_events: bool = True
     drop_summary_interval: float = 60.0
+    redact_keys: Sequence[str] = ()
+    keep_keys: Sequence[str] = ()
+    redact_patterns: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         self.validate()
@@ -158,6 +168,10 @@ class BusConfig:
         self.drop_summary_interval = options.number(
             "drop_summary_interval", self.drop_summary_interval, minimum=0, above=True
         )
+        self.redact_keys = tuple(options.names("redact_keys", self.redact_keys))
+        self.keep_keys = tuple(options.names("keep_keys", self.keep_keys))
+        self.redact_patterns = tuple(options.names("redact_patterns", self.redact_patterns))
+        RedactionPolicy(self.redact_keys, self.keep_keys, self.redact_patterns)  # checks them
         if self.spill_key is not None and (
             not isinstance(self.spill_key, bytes) or not self.spill_key
         ):

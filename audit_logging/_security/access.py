@@ -25,13 +25,20 @@ from __future__ import annotations
 
 import contextvars
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
 
 from audit_logging.exceptions import AccessDeniedError
 
-__all__ = ["ADMIN_ROLE", "access_context", "check_history_access", "current_access_context"]
+__all__ = [
+    "ADMIN_ROLE",
+    "access_context",
+    "authorize",
+    "check_history_access",
+    "claimed_role",
+    "current_access_context",
+]
 
 ADMIN_ROLE: Final = "admin"
 """The one role the default access control lets read the history."""
@@ -109,3 +116,50 @@ def check_history_access(ctx: Mapping[str, Any] | None = None) -> None:
     else:
         shown = f"a {type(role).__name__}"
     raise AccessDeniedError(f"history access denied: role {ADMIN_ROLE!r} required, got {shown}")
+
+
+def claimed_role(role: object) -> str:
+    """
+    The claimed role for an audit record: a str cut to 64 characters, else its type.
+
+    Never ``repr`` of a foreign object: it may raise, or print something huge.
+    """
+    if role is None:
+        return ""
+    if type(role) is str:
+        return role[:64]
+    return f"<{type(role).__name__}>"
+
+
+def authorize(
+    check: Callable[[Mapping[str, Any] | None], None],
+    ctx: Mapping[str, Any] | None,
+    on_refused: Callable[[str], None],
+) -> str:
+    """
+    Run the access control ``check`` on ``ctx``; return the claimed role for the audit.
+
+    Whatever ``check`` raises is a refusal: ``on_refused`` is called with the claimed
+    role (so every refusal is audited) and the caller gets :class:`AccessDeniedError`,
+    the one documented error, whatever a custom check (or a hostile ``ctx`` inside
+    it) raised.
+
+    Raises:
+        AccessDeniedError: ``check`` refused ``ctx``.
+    """
+    effective = ctx if ctx is not None else _access.get()
+    try:
+        role = effective.get("role") if isinstance(effective, Mapping) else None
+    except Exception:  # an unreadable ctx: the check refuses it, we audit it
+        role = None
+    shown = claimed_role(role)
+    try:
+        check(ctx)
+    except Exception as exc:
+        on_refused(shown)
+        if isinstance(exc, AccessDeniedError):
+            raise
+        raise AccessDeniedError(
+            f"history access denied: access control raised {type(exc).__name__}"
+        ) from None
+    return shown

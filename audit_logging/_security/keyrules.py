@@ -46,7 +46,7 @@ from __future__ import annotations
 import re
 import threading
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 from audit_logging.typing import Sanitizer
@@ -56,14 +56,18 @@ __all__ = [
     "MASK",
     "PROTECTED_KEYS",
     "SENSITIVE_KEY_SUFFIXES",
-    "decider",
+    "Rules",
+    "current_rules",
     "is_protected",
     "is_secret_key",
     "keep_value",
     "mask_email",
     "mask_secret",
+    "normalised",
+    "protect",
     "register_sanitizer",
     "registered_sanitizers",
+    "rules_for",
     "unregister_sanitizer",
 ]
 
@@ -178,9 +182,10 @@ def _default_rule(key: str, norm: str) -> Sanitizer | None:
     return None
 
 
-class _Decisions(dict[str, "Sanitizer | None"]):
+class Rules(dict[str, "Sanitizer | None"]):
     """
-    Key -> sanitizer (or None) for one set of rules, filled on first sight of a key.
+    Key -> sanitizer (or None) for one set of rules, filled on first sight of a key,
+    plus the extra text ``patterns`` of a bus's redaction policy.
 
     A dict subclass so that a known key costs one C-level look-up on the hot
     path; ``__missing__`` decides new keys. Capped in number and key length, as
@@ -189,14 +194,18 @@ class _Decisions(dict[str, "Sanitizer | None"]):
     and needs no lock.
     """
 
-    __slots__ = ("extra", "registered")
+    __slots__ = ("extra", "patterns", "registered")
 
     def __init__(
-        self, registered: Mapping[str, Sanitizer], extra: Mapping[str, Sanitizer] | None = None
+        self,
+        registered: Mapping[str, Sanitizer],
+        extra: Mapping[str, Sanitizer] | None = None,
+        patterns: tuple[re.Pattern[str], ...] = (),
     ) -> None:
         super().__init__()
         self.registered = registered
         self.extra = extra
+        self.patterns = patterns
 
     def __missing__(self, key: str) -> Sanitizer | None:
         norm = _normalise(key)
@@ -207,7 +216,7 @@ class _Decisions(dict[str, "Sanitizer | None"]):
         return fn
 
 
-_rules = _Decisions({})
+_rules = Rules({})
 """The registered sanitizers and their decisions; replaced whole on every registration."""
 _rules_lock = threading.Lock()
 
@@ -241,7 +250,7 @@ def register_sanitizer(key: str, fn: Sanitizer) -> None:
     if not callable(fn):
         raise TypeError(f"sanitizer must be callable, not {type(fn).__name__}")
     with _rules_lock:
-        _rules = _Decisions({**_rules.registered, norm: fn})
+        _rules = Rules({**_rules.registered, norm: fn})
 
 
 def unregister_sanitizer(key: str) -> bool:
@@ -258,7 +267,7 @@ def unregister_sanitizer(key: str) -> bool:
             return False
         registered = dict(_rules.registered)
         del registered[norm]
-        _rules = _Decisions(registered)
+        _rules = Rules(registered)
     return True
 
 
@@ -284,9 +293,30 @@ def is_protected(key: str) -> bool:
     return _rules[key] is protect
 
 
-def decider(sanitizers: Mapping[str, Sanitizer] | None) -> Callable[[str], Sanitizer | None]:
+def current_rules() -> Rules:
+    """
+    The process-wide rules (registered sanitizers over the defaults), one snapshot.
+    """
+    return _rules
+
+
+def rules_for(sanitizers: Mapping[str, Sanitizer] | None) -> Rules:
+    """
+    The current rules with per-call ``sanitizers`` on top (normalised keys).
+
+    Raises:
+        TypeError: a key is not a string.
+        ValueError: a key is empty after normalisation.
+    """
     rules = _rules  # one snapshot for the whole call
     if not sanitizers:
-        return rules.__getitem__
+        return rules
     extra = {_check_key(k): fn for k, fn in sanitizers.items()}
-    return _Decisions(rules.registered, extra).__getitem__
+    return Rules(rules.registered, extra)
+
+
+def normalised(key: str) -> str:
+    """
+    ``key`` as the rules compare it (checked: a non-empty string).
+    """
+    return _check_key(key)

@@ -51,10 +51,11 @@ import datetime
 import decimal
 import enum
 import logging
+import re
 import types
 import typing
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 from audit_logging._model.encoding import _safe_str
@@ -64,15 +65,17 @@ from audit_logging._security.keyrules import (
     DEFAULT_SENSITIVE_KEYS,
     PROTECTED_KEYS,
     SENSITIVE_KEY_SUFFIXES,
-    decider,
+    Rules,
     keep_value,
     mask_email,
     mask_secret,
     protect,
     register_sanitizer,
     registered_sanitizers,
+    rules_for,
     unregister_sanitizer,
 )
+from audit_logging._security.policy import RedactionPolicy, mask_text, text_clean
 from audit_logging._security.textmask import MASK, mask_dsn, mask_secrets_in_text, text_is_clean
 from audit_logging.typing import Sanitizer
 
@@ -110,14 +113,14 @@ _PLAIN_LEAVES = (
 _ENVELOPE_KEYS = frozenset({ENCRYPTED_MARKER, "alg", "kid", "nonce", "ct"})
 
 
-def _key_rule(decide: Callable[[str], Sanitizer | None], key: object) -> Sanitizer | None:
+def _key_rule(rules: Rules, key: object) -> Sanitizer | None:
     """
     The rule for a key: str keys as they are, bytes keys (ASGI headers) decoded.
     """
     if isinstance(key, str):
-        return decide(key)
+        return rules[key]
     if isinstance(key, bytes):
-        return decide(key.decode("latin-1"))
+        return rules[key.decode("latin-1")]
     return None
 
 
@@ -146,25 +149,26 @@ def _apply(fn: Sanitizer, key: str, value: Any) -> Any:
         return MASK
 
 
-def _mask_leaf(value: Any) -> Any:
+def _mask_leaf(value: Any, patterns: tuple[re.Pattern[str], ...] = ()) -> Any:
     """
     A non-container value with its text secrets masked (the value itself if none).
     """
     if isinstance(value, str):
-        return mask_secrets_in_text(value)
+        masked = mask_text(value, patterns)
+        return value if masked == value else masked
     if value is None or isinstance(value, _PLAIN_LEAVES):
         return value
     if isinstance(value, BaseException):
         # The encoder would print "Type: message"; print it masked instead.
         message = _safe_str(value)
-        masked = mask_secrets_in_text(message)
-        if masked is not message:
+        masked = mask_text(message, patterns)
+        if masked != message:
             return f"{type(value).__name__}: {masked}"
         return value
     # Anything else is written as its str(): check that text, and write it masked.
     text = _safe_str(value)
-    masked = mask_secrets_in_text(text)
-    return value if masked is text else masked
+    masked = mask_text(text, patterns)
+    return value if masked == text else masked
 
 
 def _unreadable(value: Any) -> str:
@@ -175,9 +179,9 @@ def _unreadable(value: Any) -> str:
     return f"<unreadable {type(value).__name__}>"
 
 
-def _safe_leaf(value: Any) -> Any:
+def _safe_leaf(value: Any, patterns: tuple[re.Pattern[str], ...]) -> Any:
     try:
-        return _mask_leaf(value)
+        return _mask_leaf(value, patterns)
     except Exception:  # e.g. a str subclass whose methods raise
         return _unreadable(value)
 
@@ -239,7 +243,7 @@ def _pairs(value: Any, kind: int) -> list[tuple[Any, Any]]:
     return [(None, child) for child in value]
 
 
-def _is_clean(value: Any, decide: Callable[[str], Sanitizer | None], depth: int) -> bool:
+def _is_clean(value: Any, rules: Rules, depth: int) -> bool:
     """
     True when sanitizing ``value`` would change nothing (False when unsure).
 
@@ -248,22 +252,26 @@ def _is_clean(value: Any, decide: Callable[[str], Sanitizer | None], depth: int)
     lists, the common payloads, are checked inline.
     """
     t = type(value)
+    patterns = rules.patterns
     if t is str:
-        return text_is_clean(value)
+        return text_clean(value, patterns)
     if t is dict:
         if depth >= _FAST_DEPTH:
             return False
         for key, child in value.items():
-            fn = _key_rule(decide, key)
+            fn = _key_rule(rules, key)
             if fn is not None:
                 if fn is keep_value or (fn is protect and type(child) is str):
                     continue
                 if fn is not protect:
                     return False
             if type(child) is str:
-                if len(child) >= 5 and not text_is_clean(child):
+                if patterns:
+                    if not text_clean(child, patterns):
+                        return False
+                elif len(child) >= 5 and not text_is_clean(child):
                     return False
-            elif not _is_clean(child, decide, depth + 1):
+            elif not _is_clean(child, rules, depth + 1):
                 return False
         return True
     if t is int or t is float or t is bool or value is None:
@@ -271,18 +279,18 @@ def _is_clean(value: Any, decide: Callable[[str], Sanitizer | None], depth: int)
     if t is list or t is tuple:
         if depth >= _FAST_DEPTH:
             return False
-        if len(value) == 2 and _key_rule(decide, value[0]) is not None:
+        if len(value) == 2 and _key_rule(rules, value[0]) is not None:
             return False  # a (name, value) pair with a rule: the walk decides
-        return all(_is_clean(child, decide, depth + 1) for child in value)
+        return all(_is_clean(child, rules, depth + 1) for child in value)
     kind = _kind(value)
     if kind is None:
-        return _mask_leaf(value) is value
+        return _mask_leaf(value, patterns) is value
     if depth >= _FAST_DEPTH:
         return False
     for key, child in _pairs(value, kind):
-        if _key_rule(decide, key) is not None:
+        if _key_rule(rules, key) is not None:
             return False
-        if not _is_clean(child, decide, depth + 1):
+        if not _is_clean(child, rules, depth + 1):
             return False
     return True
 
@@ -364,9 +372,7 @@ class _Frame:
         self.changed = False
 
 
-def _walk(
-    root: Any, decide: Callable[[str], Sanitizer | None], *, mark_cycles: bool
-) -> tuple[Any, bool]:
+def _walk(root: Any, rules: Rules, *, mark_cycles: bool) -> tuple[Any, bool]:
     """
     Sanitize ``root`` without recursion; return (result, whether a cycle was met).
 
@@ -376,7 +382,7 @@ def _walk(
     """
     kind = _kind(root)
     if kind is None:
-        return _safe_leaf(root), False
+        return _safe_leaf(root, rules.patterns), False
     try:
         stack = [_Frame(root, kind)]
     except Exception:
@@ -389,7 +395,7 @@ def _walk(
         if frame.index < len(frame.pairs):
             key, child = frame.pairs[frame.index]
             frame.index += 1
-            fn = _key_rule(decide, key) if key is not None else None
+            fn = _key_rule(rules, key) if key is not None else None
             if fn is protect:
                 # An identifier: a string is kept as it is, anything else walked.
                 fn = keep_value if type(child) is str else None
@@ -402,7 +408,7 @@ def _walk(
             else:
                 child_kind = _kind(child)
                 if child_kind is None:
-                    new = _safe_leaf(child)
+                    new = _safe_leaf(child, rules.patterns)
                 else:
                     seen = memo.get(id(child))
                     if seen is not None and seen[0] is child:
@@ -436,15 +442,18 @@ def _walk(
             parent.changed = True
 
 
-def _sanitize_value(value: Any, decide: Callable[[str], Sanitizer | None]) -> Any:
-    result, saw_cycle = _walk(value, decide, mark_cycles=False)
+def _sanitize_value(value: Any, rules: Rules) -> Any:
+    result, saw_cycle = _walk(value, rules, mark_cycles=False)
     if saw_cycle and result is not value:
-        result, _ = _walk(value, decide, mark_cycles=True)
+        result, _ = _walk(value, rules, mark_cycles=True)
     return result
 
 
 def sanitize_payload(
-    evt: Event[Any], sanitizers: Mapping[str, Sanitizer] | None = None
+    evt: Event[Any],
+    sanitizers: Mapping[str, Sanitizer] | None = None,
+    *,
+    policy: RedactionPolicy | None = None,
 ) -> Event[Any]:
     """
     Return ``evt`` with its payload redacted.
@@ -454,27 +463,29 @@ def sanitize_payload(
     something is redacted a new event is returned and ``evt`` is untouched.
     ``sanitizers`` adds per-call rules (normalised key -> ``(key, value) -> value``)
     on top of the registered and default ones; it cannot switch a default off.
+    ``policy`` is a bus's own rules (:class:`RedactionPolicy`), which can; the
+    two are not combined (``policy`` wins).
 
     Raises:
         TypeError: a key in ``sanitizers`` is not a string.
         ValueError: a key in ``sanitizers`` is empty after normalisation.
     """
+    rules = policy.rules() if policy else rules_for(sanitizers)
     source = evt.source
-    if source and not text_is_clean(source):
-        masked = mask_secrets_in_text(source)
-        if masked is not source:
+    if source and not text_clean(source, rules.patterns):
+        masked = mask_text(source, rules.patterns)
+        if masked != source:
             evt = dataclasses.replace(evt, source=masked)
     payload = evt.payload
     if payload is None or _is_envelope(payload):
         return evt
-    decide = decider(sanitizers)
     try:
-        clean = _is_clean(payload, decide, 0)
+        clean = _is_clean(payload, rules, 0)
     except Exception:  # a container or leaf that raises when read: the walk marks it
         clean = False
     if clean:
         return evt
-    new = _sanitize_value(payload, decide)
+    new = _sanitize_value(payload, rules)
     if new is payload:
         return evt
     return dataclasses.replace(evt, payload=new)

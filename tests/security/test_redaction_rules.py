@@ -168,3 +168,35 @@ def test_a_default_rule_can_be_switched_off_and_on_again() -> None:
     finally:
         unregister_sanitizer("pin")
     assert _payload({"pin": "branch-7"}) == {"pin": MASK}
+
+
+def test_a_bus_policy_masks_keeps_and_patterns_per_bus() -> None:
+    """redact_keys / keep_keys / redact_patterns (BusConfig, so dictConfig's "bus" dict too)."""
+    from audit_logging import Bus
+
+    payload = {"iban": "DE89370400440532013000", "pin": "branch-7", "note": "ACME-" + "F" * 32}
+    with Bus(
+        asynchronous=False,
+        lifecycle_events=False,
+        redact_keys=["IBAN"],
+        keep_keys=["pin"],
+        redact_patterns=[r"ACME-[0-9A-F]{32}"],
+    ) as bus:
+        bus.publish(new_event("t", "s", payload))
+        (evt,) = bus.history({"role": "admin"})
+    assert evt.payload == {"iban": MASK, "pin": "branch-7", "note": MASK}
+    with Bus(asynchronous=False, lifecycle_events=False) as plain:
+        plain.publish(new_event("t", "s", payload))
+        (other,) = plain.history({"role": "admin"})
+    assert other.payload == {**payload, "pin": MASK}  # the policy is this bus's only
+
+
+def test_a_bus_policy_is_checked_naming_the_option() -> None:
+    from audit_logging import Bus, ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"^redact_patterns: .* not a regular expression"):
+        Bus(redact_patterns=["("])
+    with pytest.raises(ConfigurationError, match=r"^keep_keys: 'pin' is both masked and kept"):
+        Bus(redact_keys=["pin"], keep_keys=["pin"])
+    with pytest.raises(ConfigurationError, match=r"^redact_keys: expected a str or a list"):
+        Bus(redact_keys=5)
