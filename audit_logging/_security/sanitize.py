@@ -10,20 +10,21 @@ mappings), lists, tuples, named tuples, sets and dataclasses:
 names a secret is replaced as a whole; the rules and the registry are in
 :mod:`audit_logging._security.keyrules`.
 
-**In text.** Every other string value (and the message of an exception object
-in a payload, which the encoder would otherwise print) goes through
-:func:`mask_secrets_in_text`, which masks the secret part of:
-
-- URL/DSN user-info passwords: ``postgresql://u:s3cr3t@h/db`` -> ``postgresql://u:****@h/db``
-  (a user name alone, ``https://user@host``, is kept);
-- ``Authorization:``/``Cookie:`` headers and ``Bearer <token>``;
-- ``key=value``, ``key: value``, ``"key": "value"`` and SQL ``password 'value'`` /
-  ``IDENTIFIED BY 'value'`` where the key ends in password, passwd, passphrase,
-  pwd, secret, token, api key, access key, private key or credential(s),
-  with the value bare, single-, double-, escaped-double- or brace-quoted.
+**In text.** Every other string value (the message of an exception object, and
+the ``str()`` of any other object the encoder would write as text, and the
+event's ``source``) goes through :func:`mask_secrets_in_text`, which masks the
+secret part of URL/DSN passwords in every form, ``key=value`` / ``key: value`` /
+JSON pairs whose key is secret by the key rules (``SECRET_KEY=``, ``?sig=``,
+``X-Amz-Signature=``), ``Authorization``/``Cookie`` headers, bearer tokens, SQL
+``IDENTIFIED BY '...'``, PEM private-key bodies, JWT signatures, ``mysql -p...``
+and ``sshpass -p ...``, and Luhn-valid card numbers (first six and last four
+digits kept at most). Protected identifiers (:data:`PROTECTED_KEYS`, ``*_id``)
+and exact AES-GCM envelopes are never altered. A bus's
+:class:`~audit_logging._security.policy.RedactionPolicy` adds its own keys and
+patterns.
 
 Positional secrets (``VALUES ('a@b', 's3cr3t')``), secrets inside ``bytes``
-and objects other than exceptions are not found: keep them out of payloads.
+values and free text naming no key are not found: keep them out of payloads.
 
 Guarantees: the input is never modified; when nothing changes the same object
 comes back (so :func:`sanitize_payload` returns the very same event, and the
