@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from audit_logging._bridges.reentry import PUBLISHING
 from audit_logging._bridges.wiring import attach_sinks, plain, resolve_bus
+from audit_logging._model import options
 from audit_logging._model.event import Event
 from audit_logging._records.logrecord import (
     event_dict_to_event,
@@ -100,10 +101,10 @@ class AuditHandler(logging.Handler):
         ignore_loggers: Iterable[str] = (),
     ) -> None:
         super().__init__(level)
+        self.source: str | None = options.text("source", source, none=True, empty=True)
+        self.include_traceback = options.flag("include_traceback", include_traceback)
+        extra = tuple(f"{name}." for name in options.names("ignore_loggers", ignore_loggers))
         self.bus: Bus = resolve_bus(bus)
-        self.source = source
-        self.include_traceback = bool(include_traceback)
-        extra = tuple(f"{name}." for name in ignore_loggers)
         self._ignored: tuple[str, ...] = _IGNORED_PREFIXES + extra
         self.subscriptions: dict[str, list[Subscription]] = (
             attach_sinks(self.bus, plain(sinks) if isinstance(sinks, Mapping) else sinks)

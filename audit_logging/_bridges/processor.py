@@ -25,6 +25,7 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from audit_logging._bridges.reentry import PUBLISHING
+from audit_logging._model import options
 from audit_logging._records.logrecord import event_dict_to_event
 
 if TYPE_CHECKING:
@@ -76,8 +77,8 @@ class AuditProcessor:
         self, bus: Bus, *, source: str | None = None, include_traceback: bool = False
     ) -> None:
         self.bus = bus
-        self.source = source
-        self.include_traceback = include_traceback
+        self.source: str | None = options.text("source", source, none=True, empty=True)
+        self.include_traceback = options.flag("include_traceback", include_traceback)
 
     def _source(self, logger: Any, event_dict: MutableMapping[str, Any]) -> str:
         if self.source is not None:

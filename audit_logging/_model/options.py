@@ -177,14 +177,19 @@ def path(option: str, value: object, *, none: bool = False) -> Any:
 
 
 def text(
-    option: str, value: object, *, choices: Iterable[str] | None = None, none: bool = False
+    option: str,
+    value: object,
+    *,
+    choices: Iterable[str] | None = None,
+    none: bool = False,
+    empty: bool = False,
 ) -> Any:
     """
-    ``value`` as a non-empty str, one of ``choices`` when given.
+    ``value`` as a non-empty str (any str with ``empty``), one of ``choices`` when given.
     """
     if value is None and none:
         return None
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not (value or empty):
         raise ConfigurationError(option, f"expected a non-empty str, got {shown(value)}")
     if choices is not None:
         allowed = tuple(choices)

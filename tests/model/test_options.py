@@ -119,3 +119,18 @@ def test_sinks_read_documented_text_forms(tmp_path: pathlib.Path):
         assert kafka.async_send is True
     finally:
         kafka.abandon()
+
+
+def test_logging_bridges_check_their_options():
+    """AuditHandler and AuditProcessor name a bad option too."""
+    from audit_logging import AuditHandler
+
+    with Bus(asynchronous=False) as bus:
+        with pytest.raises(ConfigurationError, match=r"^include_traceback: expected a bool"):
+            AuditHandler(bus, include_traceback="sometimes")
+        with pytest.raises(ConfigurationError, match=r"^source: expected"):
+            AuditHandler(bus, source=5)  # type: ignore[arg-type]
+        handler = AuditHandler(bus, ignore_loggers="noisy", include_traceback="yes")
+        assert handler.include_traceback is True
+        assert "noisy." in handler._ignored
+        assert "n." not in handler._ignored  # the string was not split into letters
