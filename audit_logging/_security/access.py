@@ -120,15 +120,19 @@ def check_history_access(ctx: Mapping[str, Any] | None = None) -> None:
 
 def claimed_role(role: object) -> str:
     """
-    The claimed role for an audit record: a str cut to 64 characters, else its type.
+    The claimed role for an audit record: a str, else its ``repr``, cut to 64 characters.
 
-    Never ``repr`` of a foreign object: it may raise, or print something huge.
+    A ``repr`` that raises (a hostile object) gives the type name instead, so
+    auditing a refusal can never fail.
     """
     if role is None:
         return ""
     if type(role) is str:
         return role[:64]
-    return f"<{type(role).__name__}>"
+    try:
+        return repr(role)[:64]
+    except Exception:
+        return f"<{type(role).__name__}>"
 
 
 def authorize(
