@@ -211,10 +211,17 @@ class Admission:
         Publish what a signal handler published while the main thread was inside
         the bus (called once the outer call holds nothing).
         """
-        deferred = self.guard.deferred
-        while deferred:
-            evt, sync, internal = deferred.popleft()
-            self.publish(evt, sync, internal=internal)
+        guard = self.guard
+        if guard.draining:
+            return  # the outer drain loop below publishes it
+        guard.draining = True
+        try:
+            deferred = guard.deferred
+            while deferred:
+                evt, sync, internal = deferred.popleft()
+                self.publish(evt, sync, internal=internal)
+        finally:
+            guard.draining = False
 
     def _start(self) -> None:
         """

@@ -10,6 +10,10 @@ a publish that re-enters it there is *deferred*: the event is put in a deque (an
 append takes no lock) and published by the outer call on its way out, once it
 holds nothing; a deferral during ``close`` is spilled by ``close`` itself. The
 caller gets ``QUEUED``: the event is accepted and in memory, as any queued one.
+One call drains the deferred events, in a loop: a publish made while draining
+leaves new deferrals to that loop rather than draining them itself, so a storm
+of signals (each publish slower than the timer's interval) cannot nest publish
+inside publish until the stack overflows.
 
 Only the main thread runs Python signal handlers, so only it is watched: other
 threads pay one identity check per publish.
@@ -36,6 +40,8 @@ class MainThreadGuard:
         """True while the main thread runs a bus call that may hold locks."""
         self.deferred: collections.deque[tuple[Any, bool, bool]] = collections.deque()
         """(event, sync, internal) published while the main thread was inside."""
+        self.draining = False
+        """True while a call publishes :attr:`deferred` (the only one that may)."""
 
     def enter(self) -> bool:
         """
@@ -55,3 +61,4 @@ class MainThreadGuard:
         self.main = threading.main_thread().ident
         self.inside = False
         self.deferred = collections.deque()
+        self.draining = False
