@@ -255,12 +255,12 @@ def _is_clean(value: Any, rules: Rules, depth: int) -> bool:
     t = type(value)
     patterns = rules.patterns
     if t is str:
-        return text_clean(value, patterns)
+        return text_clean(value, patterns) if patterns else text_is_clean(value)
     if t is dict:
         if depth >= _FAST_DEPTH:
             return False
         for key, child in value.items():
-            fn = _key_rule(rules, key)
+            fn = rules[key] if type(key) is str else _key_rule(rules, key)
             if fn is not None:
                 if fn is keep_value or (fn is protect and type(child) is str):
                     continue
