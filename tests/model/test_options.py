@@ -103,6 +103,8 @@ def test_sink_options_are_checked_by_name(tmp_path: pathlib.Path):
         DatabaseHandler("sqlite://", create_table="perhaps")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match=r"^async_send: expected a bool"):
         KafkaHandler("127.0.0.1:1", "t", async_send="sometimes", connect=False)
+    with pytest.raises(ConfigurationError, match=r"^bootstrap_servers: expected a str"):
+        KafkaHandler(9092, "t", connect=False)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match=r"^key_by: must be one of"):
         KafkaHandler("127.0.0.1:1", "t", key_by="user", connect=False)
 

@@ -197,6 +197,7 @@ class KafkaHandler(SinkHandler):
         **producer_config: Any,
     ) -> None:
         super().__init__(level)
+        options.names("bootstrap_servers", bootstrap_servers)
         topic = options.text("topic", topic)
         key_by = options.text("key_by", key_by, choices=("id", "context_id"))
         retries = options.integer("retries", retries, minimum=0)
