@@ -251,3 +251,35 @@ def test_forked_child_writes_its_own_stream(tmp_path):
     assert report.ok(strict=True), [str(f) for f in report.findings]
     assert report.streams == 2
     assert report.records == 12
+
+
+def test_replayed_spill_is_appended_and_marked(tmp_path):
+    """Spilled events replayed into a sealing sink get new seq numbers and say they are replays."""
+    import json
+
+    from audit_logging._engine.bus import Bus
+    from audit_logging._model.event import new_event
+    from audit_logging._sinks.file import RotatingJSONFileHandler
+
+    spill = tmp_path / "spill"
+
+    def broken(evt):
+        raise OSError("disk gone")
+
+    with Bus(spillover_dir=spill, asynchronous=False, circuit_max_fails=1000) as first:
+        first.subscribe("spilled", broken, name="file")
+        for i in range(3):
+            first.publish(new_event("spilled", "tests", {"i": i}))
+    path = tmp_path / "a.jsonl"
+    key = generate_signing_key("k")
+    sink = RotatingJSONFileHandler(path, integrity_key=key, flush_interval=0)
+    with Bus(spillover_dir=spill, asynchronous=False) as second:
+        second.subscribe("*", sink, name="file")
+        second.publish(new_event("live", "tests", {}))
+        assert second.recover_spillover() == 3
+    records = [json.loads(x) for x in lines(path)]
+    assert [r["integrity"]["seq"] for r in records] == list(range(len(records)))
+    replays = [r for r in records if r["integrity"].get("replay")]
+    assert [r["type"] for r in replays] == ["spilled"] * 3
+    assert all(r["type"] != "spilled" for r in records if r not in replays)
+    assert verify(path, key).ok(strict=True)

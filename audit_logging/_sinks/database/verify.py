@@ -20,7 +20,7 @@ from sqlalchemy.engine import URL, Engine
 
 from audit_logging._integrity import Keyring, Kind, Report, Sealed, StreamVerifier, record_leaf
 from audit_logging._sinks.database import schema as _schema
-from audit_logging._sinks.database.engine import create_audit_engine
+from audit_logging._sinks.database.engine import create_audit_engine, missing_sqlite_file, parse_url
 from audit_logging._sinks.database.errors import database_errors
 from audit_logging._sinks.database.sealing import INTEGRITY_COLUMNS, integrity_columns, row_body
 from audit_logging._sinks.database.sealing import checkpoint_table as _checkpoint_table
@@ -50,6 +50,11 @@ def verify_database(
     _schema.validate_table_name(table)
     cp_name = checkpoint_table or f"{table}_checkpoints"
     _schema.validate_table_name(cp_name)
+    if not isinstance(url_or_engine, Engine):
+        url = parse_url(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+        missing = missing_sqlite_file(url)
+        if missing is not None:  # reading must never create a SQLite file
+            raise LookupError(f"no table {table!r}: no SQLite file at {missing}")
     engine = (
         url_or_engine if isinstance(url_or_engine, Engine) else create_audit_engine(url_or_engine)
     )
