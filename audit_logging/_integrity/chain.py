@@ -22,6 +22,7 @@ cannot be stored is retried at the next occasion; it never makes a write fail.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import logging
 import os
 import re
@@ -29,7 +30,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from audit_logging._integrity.checkpoint import Checkpoint, sign_checkpoint
@@ -49,6 +50,7 @@ DEFAULT_INTERVAL = 10.0
 DEFAULT_LOG_NAME = "audit-logging"
 """The first part of every checkpoint's origin line."""
 
+_sha256 = hashlib.sha256
 _UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
 
 
@@ -153,7 +155,75 @@ class Chain:
             self._sealed.append(leaf)
             return seq, prev, leaf
 
-    def commit(self, stored: int | None = None, marks: Iterable[int] = ()) -> None:
+    def seal_lines(
+        self, lines: Sequence[bytes], replays: Sequence[bool]
+    ) -> tuple[list[bytes], int]:
+        """
+        Seal a batch of JSON lines (``{...}\\n``) at once: the lines with their integrity
+        member and their total size (the file sink's hot path, one lock and one loop).
+        """
+        out: list[bytes] = []
+        total = 0
+        with self._lock:
+            stream = self.stream.encode()
+            seq = self._next
+            prev = self._next_prev
+            prev_hex = prev.hex().encode()
+            sealed = self._sealed
+            sha256 = _sha256
+            for line, replay in zip(lines, replays, strict=True):
+                body = line[:-1]
+                if replay:
+                    head = b"\x00%s %d %s replay\n" % (stream, seq, prev_hex)
+                    tail = b',"integrity":{"stream":"%s","seq":%d,"prev":"%s","replay":true}}\n'
+                else:
+                    head = b"\x00%s %d %s\n" % (stream, seq, prev_hex)
+                    tail = b',"integrity":{"stream":"%s","seq":%d,"prev":"%s"}}\n'
+                leaf = sha256(head + body).digest()
+                new = body[:-1] + tail % (stream, seq, prev_hex)
+                out.append(new)
+                total += len(new)
+                sealed.append(leaf)
+                prev_hex = leaf.hex().encode()
+                prev = leaf
+                seq += 1
+            self._next, self._next_prev = seq, prev
+        return out, total
+
+    def prepare_checkpoint(self, stored: int) -> tuple[str, Checkpoint] | None:
+        """
+        The checkpoint due once the first ``stored`` sealed records commit, signed now, or None.
+
+        For a store that can write it in the same transaction as the records (the SQL
+        sink): no extra commit, and it exists exactly when they do. Pass it to
+        :meth:`commit` once that transaction committed.
+        """
+        with self._lock:
+            if self._frontier.size + stored - self._checkpointed < self._every:
+                return None
+            frontier = self._frontier.copy()
+            frontier.extend(self._sealed[:stored])
+            last = self._sealed[stored - 1] if stored else self._tip
+            cp = self._tree_head(frontier, last, final=False)
+            return sign_checkpoint(cp, self._key), cp
+
+    def _tree_head(self, frontier: Frontier, last: bytes, *, final: bool) -> Checkpoint:
+        return Checkpoint(
+            origin=f"{self.log_name}/{self.stream}",
+            size=frontier.size,
+            root=frontier.root(),
+            time=_utc_text(self._clock()),
+            frontier=frontier.hashes,
+            last_leaf=last if frontier.size else b"",
+            final=final,
+        )
+
+    def commit(
+        self,
+        stored: int | None = None,
+        marks: Iterable[int] = (),
+        prepared: tuple[str, Checkpoint] | None = None,
+    ) -> None:
         """
         The first ``stored`` records sealed since the last commit (None: all) reached storage;
         the rest did not and their numbers are given out again.
@@ -167,6 +237,9 @@ class Chain:
             n = len(sealed) if stored is None else min(stored, len(sealed))
             append = self._frontier.append
             done = 0
+            if not marks:
+                self._frontier.extend(sealed[:n])
+                done = n
             for mark in sorted(m for m in marks if 0 <= m <= n):
                 for leaf in sealed[done:mark]:
                     append(leaf)
@@ -180,6 +253,8 @@ class Chain:
             if n:
                 self._tip = sealed[n - 1]
             self._next, self._next_prev = self._frontier.size, self._tip
+            if prepared is not None and prepared[1].size == self._frontier.size:
+                self._stored(*prepared)
             pending = self._frontier.size - self._checkpointed
             if pending >= self._every:
                 self._checkpoint_locked(final=False)
@@ -213,24 +288,23 @@ class Chain:
             return self._checkpoint_locked(final=final)
 
     def _checkpoint_locked(self, *, final: bool) -> str | None:
-        frontier = self._frontier
-        cp = Checkpoint(
-            origin=f"{self.log_name}/{self.stream}",
-            size=frontier.size,
-            root=frontier.root(),
-            time=_utc_text(self._clock()),
-            frontier=frontier.hashes,
-            last_leaf=self._tip if frontier.size else b"",
-            final=final,
-        )
+        cp = self._tree_head(self._frontier, self._tip, final=final)
         note = sign_checkpoint(cp, self._key)
         try:
             self._store.write(note, cp)
         except Exception as exc:
             _log.error(
-                "cannot store the checkpoint of stream %s at size %d: %s", self.stream, cp.size, exc
+                "cannot store the checkpoint of stream %s at size %d: %s: %.300s",
+                self.stream,
+                cp.size,
+                type(exc).__name__,
+                exc,
             )
             return None
+        self._stored(note, cp)
+        return note
+
+    def _stored(self, note: str, cp: Checkpoint) -> None:
         self._checkpointed = cp.size
         self.checkpoints += 1
         callback = self._on_checkpoint
@@ -239,7 +313,6 @@ class Chain:
                 callback(note)
             except Exception:
                 _log.exception("the checkpoint callback failed for stream %s", self.stream)
-        return note
 
     def close(self) -> None:
         """

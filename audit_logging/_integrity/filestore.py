@@ -1,8 +1,10 @@
 """
 Checkpoints in a file: one JSON object per line, ``{"note": "<signed note>"}``.
 
-Appended with ``O_APPEND`` and one ``write`` per checkpoint, fsynced, so several
-processes can share the file and a crash leaves whole lines. The file sink puts it
+Appended with ``O_APPEND`` and one ``write`` per checkpoint, so several processes
+can share the file and a crash leaves whole lines; fsynced when the sink fsyncs
+its records (``fsync=True``), since a checkpoint more durable than its records
+proves nothing more. The file sink puts it
 next to the log by default (``<log>.checkpoints``); in production give it a place
 the event writer cannot rewrite (another volume, an append-only mount, or send the
 notes elsewhere with ``on_checkpoint``), see "Proving the trail" in the README.

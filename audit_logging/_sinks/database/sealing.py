@@ -10,7 +10,8 @@ table with ``ALTER TABLE ... ADD COLUMN``, like the scope columns, see
     prev_hash  VARCHAR(64)   the previous record's leaf hash, hex
     replayed   SMALLINT      1 for an event replayed from the spill, else NULL
 
-and the signed checkpoints go to ``<table>_checkpoints`` (stream, size, time, note).
+and the signed checkpoints go to ``<table>_checkpoints`` (id, stream, size, time,
+note; the final checkpoint at close may repeat the size of the one before it).
 
 What is hashed for a row (:func:`row_body`): the JSON object of the row's stored
 columns, in the table's column order, NULLs left out, ``time`` as RFC 3339 UTC with
@@ -20,9 +21,11 @@ reads, so any change to a stored column changes the leaf. A column added to the
 table later (NULL in old rows) does not change old rows' bodies.
 
 Rows are sealed inside the transaction that inserts them and committed to the
-chain only when that transaction commits; a failed or retried transaction gives its
-numbers back. A replayed event that is already in the table (same id) is left out
-before sealing, so the insert's "do nothing on conflict" never skips a sealed row.
+chain only when that transaction commits (a checkpoint due after them is inserted
+in that same transaction, so it exists exactly when they do); a failed or retried
+transaction gives its numbers back. A replayed event that is already in the table
+(same id) is left out before sealing, so the insert's "do nothing on conflict" never
+skips a sealed row.
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ def integrity_columns() -> list[sa.Column[Any]]:
 
 
 def _time_text(value: Any) -> Any:
+    if value.__class__ is str and len(value) == 26 and value[10] == " ":
+        return f"{value[:10]}T{value[11:]}Z"  # the writer's UTC text: no parsing needed
     if isinstance(value, str):
         value = _dt.datetime.fromisoformat(value)
     if isinstance(value, _dt.datetime):
@@ -84,11 +89,11 @@ def row_body(names: Sequence[str], values: Sequence[Any]) -> bytes:
     """
     The hashed body of a row: its non-NULL event columns as one JSON object.
     """
-    body = {}
-    for name, value in zip(names, values, strict=False):
-        if value is None or name in INTEGRITY_COLUMNS:
-            continue
-        body[name] = _time_text(value) if name == "time" else value
+    body = {n: v for n, v in zip(names, values, strict=False) if v is not None}
+    for name in INTEGRITY_COLUMNS:
+        body.pop(name, None)
+    if "time" in body:
+        body["time"] = _time_text(body["time"])
     return encoding.dumps(body)
 
 
@@ -100,8 +105,9 @@ def checkpoint_table(metadata: sa.MetaData, name: str) -> sa.Table:
     return sa.Table(
         name,
         metadata,
-        sa.Column("stream", sa.String(128), primary_key=True),
-        sa.Column("size", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("stream", sa.String(128), nullable=False, index=True),
+        sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("time", sa.String(32), nullable=False),
         sa.Column("note", text, nullable=False),
     )
@@ -121,8 +127,15 @@ class TableCheckpointStore:
         """
         Insert one checkpoint row (its own transaction).
         """
+        with self._engine.begin() as conn:
+            self.insert(conn, note, checkpoint)
+
+    def insert(self, conn: Connection, note: str, checkpoint: Checkpoint) -> None:
+        """
+        Insert one checkpoint row inside the caller's transaction.
+        """
         if not self._ready:
-            self.table.create(self._engine, checkfirst=True)
+            self.table.create(conn, checkfirst=True)
             self._ready = True
         row = {
             "stream": checkpoint.stream,
@@ -130,8 +143,7 @@ class TableCheckpointStore:
             "time": checkpoint.time,
             "note": note,
         }
-        with self._engine.begin() as conn:
-            conn.execute(sa.insert(self.table), [row])
+        conn.execute(sa.insert(self.table), [row])
 
     def close(self) -> None:
         """
@@ -176,11 +188,22 @@ class RowSealer:
             out.append((evt, sealed))
         return out
 
-    def commit(self, stored: int, rows: Sequence[Row]) -> None:
+    def checkpoint_with(self, conn: Connection, stored: int) -> tuple[str, Checkpoint] | None:
+        """
+        Insert the checkpoint due after these rows in their own transaction (or None).
+        """
+        prepared = self.chain.prepare_checkpoint(stored)
+        if prepared is not None:
+            self.store.insert(conn, *prepared)
+        return prepared
+
+    def commit(
+        self, stored: int, rows: Sequence[Row], prepared: tuple[str, Checkpoint] | None = None
+    ) -> None:
         """
         ``stored`` sealed rows are committed (0: the transaction failed).
         """
-        self.chain.commit(stored)
+        self.chain.commit(stored, prepared=prepared if stored else None)
         if stored and self.replayed:
             self.replayed.difference_update(id(r[0]) for r in rows)
 

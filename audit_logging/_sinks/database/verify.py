@@ -89,7 +89,7 @@ def _verify(  # noqa: PLR0917 - private, called once
         if inspector.has_table(cp_name):
             cps = _checkpoint_table(sa.MetaData(), cp_name)
             query = sa.select(cps.c.stream, cps.c.size, cps.c.note).order_by(
-                cps.c.stream, cps.c.size
+                cps.c.stream, cps.c.size, cps.c.id
             )
             for stream, size, note in conn.execute(query):
                 v.add_checkpoint(note, f"{cp_name} stream={stream} size={size}")

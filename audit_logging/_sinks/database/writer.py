@@ -272,6 +272,7 @@ class SQLWriter:
             DatabaseSinkError: any other failure (connection, timeout, missing table).
         """
         sealer = self.sealer
+        prepared = None
         try:
             with (
                 database_errors(self.engine),
@@ -282,6 +283,7 @@ class SQLWriter:
                 if sealer is not None:
                     sealed = sealer.seal(conn, self.table, self.columns, rows)
                     self.insert(conn, sealed, fast=fast)
+                    prepared = sealer.checkpoint_with(conn, len(sealed))
                 else:
                     self.insert(conn, rows, fast=fast)
         except BaseException:
@@ -289,7 +291,7 @@ class SQLWriter:
                 sealer.commit(0, rows)
             raise
         if sealer is not None:
-            sealer.commit(len(sealed), rows)
+            sealer.commit(len(sealed), rows, prepared)
 
     def insert(self, conn: Connection, rows: Sequence[Row], *, fast: bool) -> None:
         """

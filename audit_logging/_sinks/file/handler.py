@@ -215,7 +215,9 @@ class RotatingJSONFileHandler(SinkHandler):
             on_rotate=self._maintenance.request,
         )
         self._reporting = threading.local()
-        self._sealer = make_sealer(self.baseFilename, self._mode, integrity, integrity_key)
+        self._sealer = make_sealer(
+            self.baseFilename, self._mode, integrity, integrity_key, fsync=bool(fsync)
+        )
         self._init_runtime_state()
         if os.path.islink(self.baseFilename):
             raise symlink_error(self.baseFilename)

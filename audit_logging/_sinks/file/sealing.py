@@ -21,7 +21,6 @@ from typing import Any
 from audit_logging._integrity.chain import Chain
 from audit_logging._integrity.filestore import FileCheckpointStore
 from audit_logging._integrity.keys import SigningKey
-from audit_logging._integrity.records import line_suffix
 from audit_logging._integrity.settings import IntegrityOption, IntegritySettings, resolve_integrity
 
 __all__ = ["LineSealer", "checkpoint_path_for", "make_sealer", "replay_flags"]
@@ -32,6 +31,8 @@ def make_sealer(
     mode: int,
     integrity: IntegrityOption,
     key: SigningKey | str | os.PathLike[str] | None,
+    *,
+    fsync: bool = False,
 ) -> LineSealer | None:
     """
     The sealer the handler's options ask for (a key implies ``integrity``), or None.
@@ -39,7 +40,8 @@ def make_sealer(
     settings = resolve_integrity(integrity if integrity is not None or key is None else True, key)
     if settings is None:
         return None
-    return LineSealer(settings, checkpoint_path_for(log_path, settings.checkpoints), mode=mode)
+    path = checkpoint_path_for(log_path, settings.checkpoints)
+    return LineSealer(settings, path, mode=mode, fsync=fsync)
 
 
 def checkpoint_path_for(log_path: str, checkpoint_path: str | os.PathLike[str] | None) -> str:
@@ -56,25 +58,17 @@ class LineSealer:
     Numbers, chains and checkpoints the lines of one file handler (one stream per process).
     """
 
-    def __init__(self, settings: IntegritySettings, checkpoint_path: str, *, mode: int) -> None:
-        self.store = FileCheckpointStore(checkpoint_path, mode=mode)
+    def __init__(
+        self, settings: IntegritySettings, checkpoint_path: str, *, mode: int, fsync: bool
+    ) -> None:
+        self.store = FileCheckpointStore(checkpoint_path, mode=mode, fsync=fsync)
         self.chain: Chain = settings.chain(self.store)
 
     def seal(self, lines: Sequence[bytes], replays: Sequence[bool]) -> tuple[list[bytes], int]:
         """
         The lines with their integrity fields, and their total length.
         """
-        seal = self.chain.seal
-        out: list[bytes] = []
-        total = 0
-        stream = self.chain.stream
-        for line, replay in zip(lines, replays, strict=True):
-            body = line[:-1]
-            seq, prev, _ = seal(body, replay)
-            sealed = body[:-1] + line_suffix(stream, seq, prev, replay) + b"\n"
-            out.append(sealed)
-            total += len(sealed)
-        return out, total
+        return self.chain.seal_lines(lines, replays)
 
     def commit(self, stored: int, new_files: Iterable[int] = ()) -> None:
         """

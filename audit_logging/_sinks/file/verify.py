@@ -37,17 +37,30 @@ __all__ = ["trail_files", "verify_file"]
 def trail_files(path: str) -> list[str]:
     """
     The files of a log in writing order: backups oldest first, then the current file.
+
+    A backup being compressed right now exists twice (raw, and a partial ``.gz``):
+    the raw one is read, and its ``.gz`` if the raw one is gone by then.
     """
     directory, base = os.path.split(os.path.abspath(path))
-    files = [f.path for f in scan_rotated(directory, base)] if os.path.isdir(directory) else []
+    files: list[str] = []
+    seen: set[str] = set()
+    for backup in scan_rotated(directory, base) if os.path.isdir(directory) else []:
+        if backup.stem not in seen:
+            seen.add(backup.stem)
+            files.append(backup.path)
     if os.path.isfile(path):
         files.append(os.path.abspath(path))
     return files
 
 
 def _lines(path: str) -> Iterator[bytes]:
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as fh:
+    try:
+        fh = gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        if path.endswith(".gz"):
+            raise
+        fh = gzip.open(path + ".gz", "rb")  # noqa: SIM115 - compressed since it was listed
+    with fh:
         yield from fh
 
 
