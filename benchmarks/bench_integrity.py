@@ -59,6 +59,12 @@ def _file_round(directory: Path, events: list[Event[Any]], sealed: bool, n: int)
     handler = RotatingJSONFileHandler(
         path, integrity_key=KEY if sealed else None, integrity=sealed, max_bytes=0
     )
+    per_event = _timed(handler, events)
+    path.unlink()
+    return per_event
+
+
+def _timed(handler: Any, events: list[Event[Any]]) -> float:
     write = handler.write_event
     start = time.perf_counter()
     for evt in events:
@@ -66,7 +72,6 @@ def _file_round(directory: Path, events: list[Event[Any]], sealed: bool, n: int)
     handler.flush()
     elapsed = time.perf_counter() - start
     handler.close()
-    path.unlink()
     return elapsed / len(events)
 
 
@@ -79,14 +84,7 @@ def _db_round(directory: Path, events: list[Event[Any]], sealed: bool, n: int) -
     )
     handler.write_event(new_event("warm", "bench", {}))  # creates the table outside the timing
     handler.flush()
-    write = handler.write_event
-    start = time.perf_counter()
-    for evt in events:
-        write(evt)
-    handler.flush()
-    elapsed = time.perf_counter() - start
-    handler.close()
-    return elapsed / len(events)
+    return _timed(handler, events)
 
 
 class _NullStore:

@@ -39,7 +39,14 @@ from audit_logging._integrity.merkle import Frontier
 from audit_logging._integrity.records import ZERO_HASH, record_leaf
 from audit_logging._threads import new_thread
 
-__all__ = ["DEFAULT_EVERY", "DEFAULT_INTERVAL", "DEFAULT_LOG_NAME", "Chain", "CheckpointStore"]
+__all__ = [
+    "DEFAULT_EVERY",
+    "DEFAULT_INTERVAL",
+    "DEFAULT_LOG_NAME",
+    "Chain",
+    "ChainSealer",
+    "CheckpointStore",
+]
 
 _log = logging.getLogger("audit_logging.integrity")
 
@@ -338,3 +345,23 @@ class Chain:
         after_fork = getattr(self._store, "after_fork_in_child", None)
         if after_fork is not None:
             after_fork()
+
+
+class ChainSealer:
+    """
+    What every sink's sealer shares: its chain's close (the final checkpoint) and fork.
+    """
+
+    chain: Chain
+
+    def close(self) -> None:
+        """
+        Write the final checkpoint.
+        """
+        self.chain.close()
+
+    def after_fork_in_child(self) -> None:
+        """
+        A forked child writes a new stream of its own.
+        """
+        self.chain.after_fork_in_child()

@@ -77,13 +77,15 @@ def resolve_integrity(
     environ: Mapping[str, str] | None = None,
 ) -> IntegritySettings | None:
     """
-    The settings a sink's options ask for, or None when integrity is off.
+    The settings a sink's options ask for, or None when integrity is off (a key implies on).
 
     Raises:
         ValueError: integrity is requested without a key, or an option is invalid.
     """
     if integrity is False:
         return None
+    if integrity is None and key is not None:
+        integrity = True  # a key given to a sink is a request to seal
     options: Mapping[str, Any] = integrity if isinstance(integrity, Mapping) else {}
     unknown = sorted(set(options) - _OPTIONS)
     if unknown:

@@ -284,3 +284,57 @@ def test_replayed_spill_is_appended_and_marked(tmp_path):
     assert [r["type"] for r in replays] == ["spilled"] * 3
     assert all(r["type"] != "spilled" for r in records if r not in replays)
     assert verify(path, key).ok(strict=True)
+
+
+def test_two_writers_on_one_file_each_verify(tmp_path):
+    """Two handlers sharing a rotating file interleave two streams; both verify, and a
+    rotation by one is a checkpointed file boundary for the other."""
+    from audit_logging._model.event import new_event
+    from audit_logging._sinks.file import RotatingJSONFileHandler
+
+    path = tmp_path / "a.jsonl"
+    key = generate_signing_key("k")
+    opts = {"integrity_key": key, "flush_interval": 0, "max_bytes": 3000}
+    one = RotatingJSONFileHandler(path, **opts)
+    two = RotatingJSONFileHandler(path, **opts)
+    for i in range(30):
+        (one if i % 3 else two).write_event(new_event("t", "s", {"i": i}))
+    one.close()
+    two.close()
+    report = verify(path, key)
+    assert report.ok(strict=True), [str(f) for f in report.findings]
+    assert report.streams == 2
+    assert report.records == 30
+
+
+def test_integrity_turned_on_by_the_environment(tmp_path, monkeypatch):
+    """AUDIT_INTEGRITY_KEY alone makes a sink seal; integrity=False still wins."""
+    from audit_logging._model.event import new_event
+    from audit_logging._sinks.file import RotatingJSONFileHandler
+
+    key = generate_signing_key("env")
+    monkeypatch.setenv("AUDIT_INTEGRITY_KEY", key.encode())
+    sealed = RotatingJSONFileHandler(tmp_path / "a.jsonl", flush_interval=0)
+    plain = RotatingJSONFileHandler(tmp_path / "b.jsonl", flush_interval=0, integrity=False)
+    evt = new_event("t", "s", {})
+    sealed.write_event(evt)
+    plain.write_event(evt)
+    sealed.close()
+    plain.close()
+    assert b'"integrity"' in (tmp_path / "a.jsonl").read_bytes()
+    assert (tmp_path / "b.jsonl").read_bytes() == evt.to_json_bytes() + b"\n"
+    assert verify(tmp_path / "a.jsonl", key).ok(strict=True)
+
+
+def test_integrity_without_a_key_is_refused(tmp_path, monkeypatch):
+    """integrity=True with no key anywhere is a ValueError naming how to get one."""
+    from audit_logging._sinks.file import RotatingJSONFileHandler
+
+    monkeypatch.delenv("AUDIT_INTEGRITY_KEY", raising=False)
+    monkeypatch.delenv("AUDIT_INTEGRITY_KEY_FILE", raising=False)
+    with pytest.raises(ValueError, match="keygen"):
+        RotatingJSONFileHandler(tmp_path / "a.jsonl", integrity=True)
+    with pytest.raises(ValueError, match="unknown integrity option"):
+        RotatingJSONFileHandler(
+            tmp_path / "a.jsonl", integrity={"every": 3}, integrity_key=generate_signing_key("k")
+        )

@@ -40,6 +40,7 @@ from sqlalchemy.dialects import mysql as sa_mysql
 from sqlalchemy.engine import Connection, Engine
 
 from audit_logging._integrity import Chain, Checkpoint, IntegritySettings, SigningKey
+from audit_logging._integrity.chain import ChainSealer
 from audit_logging._integrity.settings import IntegrityOption, resolve_integrity
 from audit_logging._model import encoding
 from audit_logging._model.event import format_time
@@ -151,7 +152,7 @@ class TableCheckpointStore:
         """
 
 
-class RowSealer:
+class RowSealer(ChainSealer):
     """
     Seals the rows of one SQL writer into one stream (a forked child gets a new one).
     """
@@ -207,17 +208,11 @@ class RowSealer:
         if stored and self.replayed:
             self.replayed.difference_update(id(r[0]) for r in rows)
 
-    def close(self) -> None:
-        """
-        Write the final checkpoint.
-        """
-        self.chain.close()
-
     def after_fork_in_child(self) -> None:
         """
         A forked child writes a new stream of its own.
         """
-        self.chain.after_fork_in_child()
+        super().after_fork_in_child()
         self.replayed = set()
 
 
@@ -230,5 +225,5 @@ def make_row_sealer(
     """
     The sealer the handler's options ask for (a key implies ``integrity``), or None.
     """
-    settings = resolve_integrity(integrity if integrity is not None or key is None else True, key)
+    settings = resolve_integrity(integrity, key)
     return None if settings is None else RowSealer(settings, engine, table)

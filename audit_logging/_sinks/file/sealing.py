@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from audit_logging._integrity.chain import Chain
+from audit_logging._integrity.chain import Chain, ChainSealer
 from audit_logging._integrity.filestore import FileCheckpointStore
 from audit_logging._integrity.keys import SigningKey
 from audit_logging._integrity.settings import IntegrityOption, IntegritySettings, resolve_integrity
@@ -37,7 +37,7 @@ def make_sealer(
     """
     The sealer the handler's options ask for (a key implies ``integrity``), or None.
     """
-    settings = resolve_integrity(integrity if integrity is not None or key is None else True, key)
+    settings = resolve_integrity(integrity, key)
     if settings is None:
         return None
     path = checkpoint_path_for(log_path, settings.checkpoints)
@@ -53,7 +53,7 @@ def checkpoint_path_for(log_path: str, checkpoint_path: str | os.PathLike[str] |
     return log_path + ".checkpoints"
 
 
-class LineSealer:
+class LineSealer(ChainSealer):
     """
     Numbers, chains and checkpoints the lines of one file handler (one stream per process).
     """
@@ -75,18 +75,6 @@ class LineSealer:
         ``stored`` of the sealed lines reached the file; checkpoint at each new file's start.
         """
         self.chain.commit(stored, new_files)
-
-    def close(self) -> None:
-        """
-        Write the final checkpoint.
-        """
-        self.chain.close()
-
-    def after_fork_in_child(self) -> None:
-        """
-        A forked child writes a new stream of its own.
-        """
-        self.chain.after_fork_in_child()
 
 
 def replay_flags(events: Sequence[Any], replayed: set[int]) -> list[bool]:

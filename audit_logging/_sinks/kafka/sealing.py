@@ -22,6 +22,7 @@ import threading
 from typing import Any
 
 from audit_logging._integrity import Chain, Checkpoint, IntegritySettings, SigningKey
+from audit_logging._integrity.chain import ChainSealer
 from audit_logging._integrity.settings import IntegrityOption, resolve_integrity
 from audit_logging._sinks.kafka.backend import Backend
 
@@ -77,7 +78,7 @@ class TopicCheckpointStore:
         """
 
 
-class RecordSealer:
+class RecordSealer(ChainSealer):
     """
     Seals the records of one Kafka handler into one stream (a forked child gets a new one).
     """
@@ -108,12 +109,6 @@ class RecordSealer:
         """
         self.chain.commit(1 if stored else 0)
 
-    def close(self) -> None:
-        """
-        Write the final checkpoint (before the client closes).
-        """
-        self.chain.close()
-
 
 def header_map(headers: Any) -> dict[str, bytes]:
     """
@@ -136,5 +131,5 @@ def make_record_sealer(
     """
     The sealer the handler's options ask for (a key implies ``integrity``), or None.
     """
-    settings = resolve_integrity(integrity if integrity is not None or key is None else True, key)
+    settings = resolve_integrity(integrity, key)
     return None if settings is None else RecordSealer(settings, backend, topic, wait)
