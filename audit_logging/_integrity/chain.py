@@ -162,6 +162,29 @@ class Chain:
             self._sealed.append(leaf)
             return seq, prev, leaf
 
+    def seal_many(self, bodies: Sequence[bytes], replays: Sequence[bool]) -> list[tuple[int, str]]:
+        """
+        Number a batch of records at once: each one's ``(seq, prev as hex)`` (commit next).
+        """
+        out: list[tuple[int, str]] = []
+        with self._lock:
+            stream = self.stream.encode()
+            seq = self._next
+            prev = self._next_prev
+            prev_hex = prev.hex()
+            sealed = self._sealed
+            sha256 = _sha256
+            for body, replay in zip(bodies, replays, strict=True):
+                mark = b" replay" if replay else b""
+                head = b"\x00%s %d %s%s\n" % (stream, seq, prev_hex.encode(), mark)
+                prev = sha256(head + body).digest()
+                out.append((seq, prev_hex))
+                sealed.append(prev)
+                prev_hex = prev.hex()
+                seq += 1
+            self._next, self._next_prev = seq, prev
+        return out
+
     def seal_lines(
         self, lines: Sequence[bytes], replays: Sequence[bool]
     ) -> tuple[list[bytes], int]:

@@ -35,6 +35,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql as sa_mysql
 from sqlalchemy.engine import Connection, Engine
@@ -60,6 +61,7 @@ INTEGRITY_COLUMNS = ("stream", "seq", "prev_hash", "replayed")
 """The columns holding a row's integrity fields, after the event's columns."""
 
 _UTC = _dt.UTC
+_dumps = orjson.dumps
 
 
 def integrity_columns() -> list[sa.Column[Any]]:
@@ -91,11 +93,15 @@ def row_body(names: Sequence[str], values: Sequence[Any]) -> bytes:
     The hashed body of a row: its non-NULL event columns as one JSON object.
     """
     body = {n: v for n, v in zip(names, values, strict=False) if v is not None}
-    for name in INTEGRITY_COLUMNS:
-        body.pop(name, None)
+    if "stream" in body:
+        for name in INTEGRITY_COLUMNS:
+            body.pop(name, None)
     if "time" in body:
         body["time"] = _time_text(body["time"])
-    return encoding.dumps(body)
+    try:
+        return _dumps(body)  # the columns hold str, int and None: orjson takes them as they are
+    except TypeError:
+        return encoding.dumps(body)
 
 
 def checkpoint_table(metadata: sa.MetaData, name: str) -> sa.Table:
@@ -180,14 +186,13 @@ class RowSealer(ChainSealer):
             rows, flags = [rows[i] for i in keep], [flags[i] for i in keep]
         k = len(columns) - len(INTEGRITY_COLUMNS)
         names = columns[:k]
-        seal, stream = self.chain.seal, self.chain.stream
-        out: list[Row] = []
-        for (evt, values), replay in zip(rows, flags, strict=True):
-            event_values = values[:k]
-            seq, prev, _ = seal(row_body(names, event_values), replay)
-            sealed = (*event_values, stream, seq, prev.hex(), 1 if replay else None)
-            out.append((evt, sealed))
-        return out
+        bodies = [row_body(names, values[:k]) for _, values in rows]
+        numbers = self.chain.seal_many(bodies, flags)
+        stream = self.chain.stream
+        return [
+            (evt, (*values[:k], stream, seq, prev, 1 if replay else None))
+            for (evt, values), (seq, prev), replay in zip(rows, numbers, flags, strict=True)
+        ]
 
     def checkpoint_with(self, conn: Connection, stored: int) -> tuple[str, Checkpoint] | None:
         """
