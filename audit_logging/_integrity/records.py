@@ -101,9 +101,12 @@ def split_line(line: bytes) -> tuple[bytes, Sealed] | None:
     m = _SUFFIX.match(line, at) if at >= 0 else None
     if m is None:
         return None
-    body = line[: m.start()] + b"}"
-    stream = m.group(1).decode()
-    seq = int(m.group(2))
-    prev = bytes.fromhex(m.group(3).decode())
-    replay = m.group(4) is not None
-    return body, Sealed(stream, seq, prev, replay, record_leaf(stream, seq, prev, body, replay))
+    body = line[:at] + b"}"
+    stream_b, seq_b, prev_hex, flag = m.groups()
+    replay = flag is not None
+    # The leaf input straight from the stored bytes (the same as record_leaf, no re-encoding).
+    head = b"\x00%s %s %s%s\n" % (stream_b, seq_b, prev_hex, b" replay" if replay else b"")
+    leaf = _sha256(head + body).digest()
+    return body, Sealed(
+        stream_b.decode(), int(seq_b), bytes.fromhex(prev_hex.decode()), replay, leaf
+    )

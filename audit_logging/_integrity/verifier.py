@@ -47,7 +47,7 @@ DEFAULT_REORDER_WINDOW = 4096
 @dataclass(slots=True)
 class _Stream:
     name: str
-    frontier: Frontier | None = field(default_factory=Frontier)
+    valid: bool = True  # base + tail is the stream's tree (False after a gap until a resync)
     started: bool = False
     next_seq: int = 0
     tip: bytes = ZERO_HASH
@@ -131,7 +131,7 @@ class StreamVerifier:
         st = self._stream(cp.stream)
         if st.largest is None or cp.size >= st.largest[0].size:
             st.largest = (cp, where)
-        done = st.frontier.size if st.frontier is not None else st.next_seq
+        done = st.next_seq
         if st.started and cp.size <= done:
             self._check_late(st, cp, where)
         else:
@@ -140,11 +140,10 @@ class StreamVerifier:
 
     def _check_late(self, st: _Stream, cp: Checkpoint, where: str) -> None:
         # A checkpoint arriving after the records it covers (a live consumer).
-        if st.frontier is None or cp.size < st.base.size:
+        if not st.valid or cp.size < st.base.size:
             return
         frontier = st.base.copy()
-        for leaf in st.tail[: cp.size - st.base.size]:
-            frontier.append(leaf)
+        frontier.extend(st.tail[: cp.size - st.base.size])
         if frontier.root() != cp.root:
             self._root_mismatch(st, cp, where)
         st.tail = st.tail[cp.size - st.base.size :]
@@ -225,7 +224,8 @@ class StreamVerifier:
                 f"{st.tip_where}): {first - st.next_seq} record(s) deleted",
                 st.next_seq,
             )
-        st.frontier = None  # the tree cannot be recomputed until a checkpoint resyncs it
+        st.valid = False  # the tree cannot be recomputed until a checkpoint resyncs it
+        st.tail = []
         st.tip = sealed.prev
         st.next_seq = first
         self._process(st, sealed, where)
@@ -234,9 +234,9 @@ class StreamVerifier:
     def _process(self, st: _Stream, sealed: Sealed, where: str) -> None:
         seq = sealed.seq
         hit = st.pending.get(seq)
-        if hit is not None and (st.frontier is None or not st.started):
+        if hit is not None and (not st.valid or not st.started):
             cp, cp_where = hit
-            if st.frontier is None or seq == 0 or sealed.prev == cp.last_leaf:
+            if not st.valid or seq == 0 or sealed.prev == cp.last_leaf:
                 if not st.started and seq:
                     self.note(
                         Kind.RETENTION_START,
@@ -246,8 +246,8 @@ class StreamVerifier:
                         "for this start (earlier records removed by retention)",
                         seq,
                     )
-                st.frontier = cp.start_frontier()
-                st.base, st.base_where, st.tail = st.frontier.copy(), f"checkpoint {cp_where}", []
+                st.valid = True
+                st.base, st.base_where, st.tail = cp.start_frontier(), f"checkpoint {cp_where}", []
                 st.tip = cp.last_leaf if seq else ZERO_HASH
                 del st.pending[seq]
         if (st.started or seq == 0) and sealed.prev != st.tip:
@@ -272,8 +272,7 @@ class StreamVerifier:
                     f"{largest[0].size} ({largest[1]})",
                     seq,
                 )
-        if st.frontier is not None:
-            st.frontier.append(sealed.leaf)
+        if st.valid:
             st.tail.append(sealed.leaf)
         st.tip, st.tip_where = sealed.leaf, where
         st.seen[seq] = sealed.leaf
@@ -282,13 +281,15 @@ class StreamVerifier:
                 del st.seen[old]
         st.next_seq = seq + 1
         hit = st.pending.pop(st.next_seq, None)
-        if hit is not None and st.frontier is not None:
+        if hit is not None and st.valid:
             cp, cp_where = hit
-            if st.frontier.root() != cp.root:
+            frontier = st.base.copy()
+            frontier.extend(st.tail)
+            if frontier.root() != cp.root:
                 self._root_mismatch(st, cp, cp_where)
-                st.frontier = cp.start_frontier()
+                frontier = cp.start_frontier()
                 st.tip = cp.last_leaf
-            st.base, st.base_where, st.tail = st.frontier.copy(), f"checkpoint {cp_where}", []
+            st.base, st.base_where, st.tail = frontier, f"checkpoint {cp_where}", []
         elif hit is not None:
             st.pending[st.next_seq] = hit
 
