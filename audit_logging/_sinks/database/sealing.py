@@ -137,6 +137,13 @@ class TableCheckpointStore:
         with self._engine.begin() as conn:
             self.insert(conn, note, checkpoint)
 
+    def create(self) -> None:
+        """
+        Create the checkpoint table if it is missing (in its own transaction).
+        """
+        self.table.create(self._engine, checkfirst=True)
+        self._ready = True
+
     def insert(self, conn: Connection, note: str, checkpoint: Checkpoint) -> None:
         """
         Insert one checkpoint row inside the caller's transaction.

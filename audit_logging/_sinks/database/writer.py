@@ -179,8 +179,9 @@ class SQLWriter:
         with database_errors(self.engine):
             if self._create_table:
                 _schema.create_tables(self.engine, self.table_name)
-                if self._sealed:
+                if self.sealer is not None:
                     add_columns(self.engine, self.table, self._sealed)
+                    self.sealer.store.create()  # not inside a batch: DDL commits on MySQL
             with self.engine.connect() as conn:
                 self._check_columns(conn)
                 if self._kind == "mysql":
@@ -212,8 +213,8 @@ class SQLWriter:
         missing = [name for name in _schema.BASE_COLUMNS + self._sealed if name not in columns]
         if missing:
             raise DatabaseSinkError(
-                f"table {self.table_name!r} lacks column(s) {', '.join(missing)}; "
-                "add them (see setup_database) before writing"
+                f"table {self.table_name!r} lacks column(s) {', '.join(missing)}; add them "
+                "(setup_database, or create_table=True for the integrity columns) before writing"
             )
         unscoped = [name for name in _schema.SCOPE_COLUMNS if name not in columns]
         if unscoped and self.columns != _schema.BASE_COLUMNS:
