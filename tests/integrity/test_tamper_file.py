@@ -338,3 +338,16 @@ def test_integrity_without_a_key_is_refused(tmp_path, monkeypatch):
         RotatingJSONFileHandler(
             tmp_path / "a.jsonl", integrity={"every": 3}, integrity_key=generate_signing_key("k")
         )
+
+
+def test_garbage_line_is_malformed(trail):
+    """A line that is not JSON (a torn write, garbage) is named malformed, with its place."""
+    path, key = trail
+    data = lines(path)
+    data.insert(7, b'{"id":"01a2-torn\n')
+    put_lines(path, data)
+    report = verify(path, key)
+    malformed = [f for f in report.findings if f.kind is Kind.MALFORMED]
+    assert len(malformed) == 1
+    assert malformed[0].where.endswith(":8")
+    assert report.records == 50
