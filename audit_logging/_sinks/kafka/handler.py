@@ -475,7 +475,7 @@ class KafkaHandler(SinkHandler):
         Flush for at most ``close_timeout`` seconds, then hand back what is left.
         """
         if self._sealer is not None and not self._abandoned:
-            self._sealer.close()
+            self._sealer.close_within(self._close_timeout)
         try:
             self._backend.close(self._close_timeout)
         except Exception as exc:

@@ -52,7 +52,7 @@ class TopicCheckpointStore:
     def __init__(self, backend: Backend, topic: str, timeout: float) -> None:
         self._backend = backend
         self.topic = topic
-        self._timeout = timeout
+        self.timeout = timeout
 
     def write(self, note: str, checkpoint: Checkpoint) -> None:
         """
@@ -67,7 +67,7 @@ class TopicCheckpointStore:
 
         self._backend.send(self.topic, checkpoint.stream.encode(), note.encode(), [], ack)
         self._backend.kick()
-        if not done.wait(self._timeout):
+        if not done.wait(self.timeout):
             raise TimeoutError(f"checkpoint not acknowledged by topic {self.topic!r}")
         if isinstance(result[0], BaseException):
             raise result[0]
@@ -108,6 +108,14 @@ class RecordSealer(ChainSealer):
         The record sealed last was (or, sync only, was not) accepted.
         """
         self.chain.commit(1 if stored else 0)
+
+    def close_within(self, timeout: float) -> None:
+        """
+        Write the final checkpoint, waiting at most ``timeout`` seconds for it (the
+        handler's ``close_timeout`` bounds its close, checkpoint included).
+        """
+        self.store.timeout = min(self.store.timeout, timeout)
+        self.close()
 
 
 def header_map(headers: Any) -> dict[str, bytes]:
