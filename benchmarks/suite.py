@@ -80,6 +80,12 @@ BENCHMARKS: dict[str, Spec] = {
     "kafka": Spec(
         "bench_kafka", "KafkaHandler vs bare kafka-python / confluent loops (issue 6)", 120, 420
     ),
+    "integrity": Spec(
+        "bench_integrity",
+        "file / SQL / Kafka sinks with vs without integrity; verify rate (issue 16)",
+        120,
+        360,
+    ),
 }
 
 

@@ -38,6 +38,7 @@ FACES = [
     "config.py",
     "middleware.py",
     "cli.py",
+    "integrity.py",
     "contrib/django/__init__.py",
     "contrib/django/apps.py",
     "contrib/flask.py",

@@ -7,8 +7,11 @@ check, work items created, assigned and commented, a database error, a
 stdlib logging, each request under its own context id, onto an asynchronous bus
 whose file and database sinks store them (``./audit-demo/audit.jsonl`` and
 ``./audit-demo/audit.db`` by default; ``--db``, ``--file`` and ``--kafka`` point
-elsewhere). Then it prints what happened: events per type, delivered, spilled
-and dropped counts, where the data is, and commands to look at it.
+elsewhere). What it stores is sealed and its checkpoints signed by a key made in
+the demo directory (:mod:`~audit_logging._cli.demo_trail`; ``--no-integrity``
+turns that off), so ``audit-logging verify`` can prove it. Then it prints what
+happened: events per type, delivered, spilled and dropped counts, where the data
+is, and commands to look at it.
 
 Running it again appends (event ids are unique, the file is opened for append,
 the table is created only if missing) and first replays anything a previous run
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from audit_logging._bridges.handler import AuditHandler
 from audit_logging._cli.common import CLIError, make_console, safe_text
+from audit_logging._cli.demo_trail import demo_key, open_sinks
 from audit_logging._cli.sinks import add_kafka_options, kafka_handler
 from audit_logging._engine.bus import Bus, Delivery
 from audit_logging._model import factories as f
@@ -74,6 +78,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--kafka", metavar="BOOTSTRAP", help="also send to Kafka (host:port,...)")
     parser.add_argument("--topic", default="audit", help="Kafka topic (default: audit)")
+    parser.add_argument(
+        "--no-integrity",
+        action="store_true",
+        help="store plain records (default: sealed, with checkpoints signed by DIR/checkpoint.key)",
+    )
     add_kafka_options(parser)
 
 
@@ -232,12 +241,9 @@ def run(args: argparse.Namespace) -> int:
     log = logging.getLogger(_LOGGER)
     finished = False
     try:
-        from audit_logging._bridges.setup import setup_logging
-
         try:
-            setup_logging(
-                bus, db=engine, file_path=file_path, db_batch_size=500, flush_interval=1.0
-            )
+            key, public_key = (None, "") if args.no_integrity else demo_key(directory)
+            open_sinks(bus, engine, file_path, key)
         except (OSError, ValueError, AuditError) as exc:
             raise CLIError(f"cannot open the sinks: {safe_text(exc, 300)}") from None
         if kafka is not None:
@@ -270,7 +276,13 @@ def run(args: argparse.Namespace) -> int:
         elapsed=elapsed,
         replayed=replayed,
         problems=problems,
-        where={"db": safe_text(db_url, 300), "rows": stored, "file": file_path, "spill": spill_dir},
+        where={
+            "db": safe_text(db_url, 300),
+            "rows": stored,
+            "file": file_path,
+            "spill": spill_dir,
+            "keys": public_key,
+        },
         kafka=f"{args.kafka} topic {args.topic}" if args.kafka else None,
         example=example,
     )
@@ -405,6 +417,10 @@ def _summary(
         f"  JSON lines {safe_text(where['file'], 200)}",
         f"  spill dir  {safe_text(where['spill'], 200)}",
     ]
+    if where["keys"]:
+        lines.append(
+            f"  integrity  sealed; checkpoints signed by the key in {safe_text(where['keys'], 200)}"
+        )
     for line in lines:
         console.print(Text(line), soft_wrap=True)
     if kafka:
@@ -416,5 +432,13 @@ def _summary(
         f"audit-logging query --db {db} --type auth_credentials_checked --limit 5",
         f"audit-logging stats --db {db}",
         f"audit-logging tail --file {where['file']}",
+        *(
+            [
+                f"audit-logging verify --file {where['file']} --keys {where['keys']}",
+                f"audit-logging verify --db {db} --keys {where['keys']}",
+            ]
+            if where["keys"]
+            else []
+        ),
     ):
         console.print(Text(f"  {safe_text(command, 300)}", style="cyan"), soft_wrap=True)

@@ -2,16 +2,17 @@
 The ``audit-logging`` command line (also ``python -m audit_logging``).
 
 Commands: ``demo`` (the package's main job in one command), ``query`` and
-``stats`` (read the audit table), ``tail`` (read the JSON-lines files) and
-``replay-spill`` (recover a spill directory into sinks). Each lives in its own
+``stats`` (read the audit table), ``tail`` (read the JSON-lines files),
+``replay-spill`` (recover a spill directory into sinks), ``verify`` (prove a trail
+unchanged) and ``keygen`` (a checkpoint key pair). Each lives in its own
 module under :mod:`audit_logging._cli`, imported only when it runs, so
 ``--help`` is instant and needs no optional dependency.
 
 Exit status: 0 on success (also when a query finds no events), 1 when
-``replay-spill`` could not deliver everything, 2 for any problem the user can fix
-(bad argument or time, invalid URL, unreachable database, missing table or
-file, missing extra), shown as one line on stderr, never a traceback; 130 on
-Ctrl-C. Everything printed from the data is escaped so a payload can never
+``replay-spill`` could not deliver everything or ``verify`` found a defect, 2 for
+any problem the user can fix (bad argument or time, invalid URL, unreachable
+database, missing table or file, missing extra), shown as one line on stderr,
+never a traceback; 130 on Ctrl-C. Everything printed from the data is escaped so a payload can never
 drive the terminal (see :mod:`audit_logging._cli.common`).
 """
 
@@ -34,6 +35,8 @@ _COMMANDS = {
     "replay-spill": ("replay", "recover a spill directory into the configured sinks"),
     "tail": ("tail", "print a JSON-lines audit file, rotated and gzipped files included"),
     "stats": ("stats", "events per type and per hour as a terminal chart"),
+    "verify": ("verify", "prove a trail (file, table or topic) was not changed, or say where"),
+    "keygen": ("keygen", "make an Ed25519 key pair for signing checkpoints"),
 }
 
 _EPILOG = """\
@@ -42,6 +45,7 @@ start here:
   audit-logging query --db sqlite:///audit-demo/audit.db --type auth_credentials_checked
   audit-logging stats --db sqlite:///audit-demo/audit.db
   audit-logging tail --file audit-demo/audit.jsonl
+  audit-logging verify --file audit-demo/audit.jsonl --keys audit-demo/checkpoint.key.pub
 """
 
 

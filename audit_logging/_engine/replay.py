@@ -26,6 +26,7 @@ from audit_logging._engine.history import History
 from audit_logging._engine.reporting import ErrorReporter
 from audit_logging._engine.spill.store import SpillStore
 from audit_logging._engine.subscription import Subscription, Subscriptions
+from audit_logging._integrity.replaying import replaying
 from audit_logging._model.event import Event
 from audit_logging.exceptions import SpillError
 
@@ -88,7 +89,11 @@ def replay_spill(
     def bad_line(path: str, lineno: int, reason: str) -> None:
         reporter.report(SpillError(f"{path}:{lineno}: {reason}; line quarantined"))
 
-    result = store.recover(deliver, on_bad_line=bad_line, commit=commit, commit_every=COMMIT_EVERY)
+    # Sinks with integrity mark what they store now as replays (new seq, "replay": true).
+    with replaying():
+        result = store.recover(
+            deliver, on_bad_line=bad_line, commit=commit, commit_every=COMMIT_EVERY
+        )
     if unknown:
         reporter.report(
             SpillError(

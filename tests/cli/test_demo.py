@@ -164,3 +164,21 @@ def test_demo_database_url_sqlalchemy_cannot_use_is_a_clear_error(tmp_path: Path
     done = cli(tmp_path, "demo", "--db", url, "--events", "5")
     assert_clear_error(done, "--db", "invalid database URL")
     assert "s3cret" not in done.stderr
+
+
+@pytest.mark.timeout(120)
+def test_demo_trail_verifies(demo: dict[str, object]) -> None:
+    """Both runs' trails (file and table) verify with the key the demo made in its directory."""
+    from audit_logging._cli.main import main
+
+    cwd = demo["cwd"]
+    assert isinstance(cwd, Path)
+    base = cwd / "audit-demo"
+    keys = str(base / "checkpoint.key.pub")
+    assert (base / "checkpoint.key").stat().st_mode & 0o077 == 0
+    assert main(["verify", "--file", str(base / "audit.jsonl"), "--keys", keys, "--strict"]) == 0
+    db = f"sqlite:///{base / 'audit.db'}"
+    assert main(["verify", "--db", db, "--keys", keys, "--strict"]) == 0
+    first = demo["first"]
+    assert isinstance(first, subprocess.CompletedProcess)
+    assert "audit-logging verify --file audit-demo/audit.jsonl" in first.stdout

@@ -12,12 +12,14 @@ them import without SQLAlchemy, and those that need it raise
   :func:`parse_url`, :func:`missing_sqlite_file` (reading must never create a
   SQLite file), :func:`create_audit_engine` (an engine with the sink's timeouts),
   :func:`has_table` and :func:`describe_error` (a database error on one line,
-  password masked).
+  password masked);
+- :func:`verify_database`: prove a table written with integrity unchanged.
 
 Inside, one module per responsibility: ``handler`` (accepting events, the backlog
 and the flusher thread), ``batches`` (retries, isolating a bad row, dead letters),
-``writer`` (the SQL of each dialect), ``rows`` (events to rows and back), ``schema``
-(the table), ``engine`` (engine building, masked URLs), ``errors`` (every
+``writer`` (the SQL of each dialect), ``sealing`` and ``verify`` (integrity),
+``rows`` (events to rows and back), ``schema`` (the table), ``engine`` (engine
+building, masked URLs), ``errors`` (every
 SQLAlchemy error translated in one place), ``watchdog`` (cutting a hung connection)
 and ``api`` (the functions above that import SQLAlchemy on first use).
 """
@@ -34,6 +36,7 @@ from audit_logging._sinks.database.api import (
     parse_url,
     setup_database,
     validate_table_name,
+    verify_database,
 )
 from audit_logging._sinks.database.handler import DatabaseHandler
 from audit_logging._sinks.database.rows import event_from_row
@@ -50,4 +53,5 @@ __all__ = [
     "parse_url",
     "setup_database",
     "validate_table_name",
+    "verify_database",
 ]

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
     from sqlalchemy.engine import URL, Engine
 
+    from audit_logging._integrity import Keyring, Report
+
 __all__ = [
     "audit_table",
     "create_audit_engine",
@@ -29,6 +31,7 @@ __all__ = [
     "require_sqlalchemy",
     "setup_database",
     "validate_table_name",
+    "verify_database",
 ]
 
 
@@ -156,3 +159,32 @@ def describe_error(exc: BaseException, url: URL | Engine | None) -> str:
     from audit_logging._sinks.database import errors
 
     return errors.describe_error(exc, url)
+
+
+def verify_database(
+    url_or_engine: str | URL | Engine,
+    keyring: Keyring,
+    *,
+    table: str = "audit",
+    checkpoint_table: str | None = None,
+    allow_unsealed: bool = False,
+) -> Report:
+    """
+    Verify an audit table written with integrity against its ``<table>_checkpoints``.
+
+    Raises:
+        ValueError: invalid table name or URL.
+        LookupError: the table does not exist or has no integrity columns.
+        DatabaseSinkError: the database could not be read; the password is masked.
+        MissingDependencyError: SQLAlchemy is not installed.
+    """
+    require_sqlalchemy()
+    from audit_logging._sinks.database import verify
+
+    return verify.verify_database(
+        url_or_engine,
+        keyring,
+        table=table,
+        checkpoint_table=checkpoint_table,
+        allow_unsealed=allow_unsealed,
+    )

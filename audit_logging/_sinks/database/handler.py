@@ -6,11 +6,10 @@ an in-memory backlog; it never touches the database, so a slow, dead or hung
 database never blocks the bus's delivery thread for longer than ``put_timeout``.
 A background flusher thread writes a batch when ``batch_size`` events are pending
 or the oldest pending event is ``flush_interval`` seconds old (by the injected
-``clock``). :meth:`~DatabaseHandler.flush` returns once everything pending has been
-committed (or dead-lettered, or handed back); :meth:`~DatabaseHandler.close` (also
-run by ``logging.shutdown`` at interpreter exit, so a process that never calls it
-still writes its last batch) flushes, stops the threads and disposes the engine it
-created. Each batch is one transaction, idempotent on the event id, so replays
+``clock``). :meth:`~DatabaseHandler.flush` returns once everything pending is
+committed, dead-lettered or handed back; :meth:`~DatabaseHandler.close` (also run
+by ``logging.shutdown`` at exit) flushes, stops the threads and disposes the engine
+it created. Each batch is one transaction, idempotent on the event id, so replays
 after a crash or an outage never fail and never duplicate.
 
 What happens to an event that is not stored (the batch side is
@@ -44,13 +43,10 @@ What happens to an event that is not stored (the batch side is
   ``integrity_error``. Without a dead-letter directory the event is logged (id,
   type, reason) and counted in ``lost_events``. Such rows are never retried.
 
-Connection problems are reported with the URL's password masked
-(``URL.render_as_string(hide_password=True)``); a driver message that contains the
-password is masked and not chained (see :mod:`~audit_logging._sinks.database.errors`,
-where every SQLAlchemy error is translated). A forked child drops the parent's
-pooled connections and pending events. See ``schema`` (the table), ``engine``
-(timeouts) and ``rows`` (checks before a row is sent). SQLAlchemy is imported
-when the handler is built, not at import time.
+Connection problems are reported with the password masked; a driver message that
+contains it is masked and not chained (:mod:`~audit_logging._sinks.database.errors`).
+A forked child drops the parent's pooled connections and pending events. See ``schema``,
+``engine``, ``rows``, ``sealing``. SQLAlchemy is imported when the handler is built.
 """
 
 from __future__ import annotations
@@ -62,6 +58,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from audit_logging._integrity import SigningKey, is_replaying
+from audit_logging._integrity.settings import IntegrityOption
 from audit_logging._model import options
 from audit_logging._model.event import Event
 from audit_logging._sinks.base import SinkHandler, logged_event
@@ -100,31 +98,28 @@ class DatabaseHandler(SinkHandler):
         flush_interval: seconds an event may wait in a partial batch.
         retry_count: retries of a failed transaction before the events are handed back.
         retry_delay: first wait between retries; doubles each time.
-        create_table: create the table and indexes if missing, before the first
-            write, in the flusher thread: building the handler never touches the
-            network, so a database that accepts and never answers cannot hold up
-            a worker's boot.
+        create_table: create the table and indexes if missing, at the first write, in
+            the flusher thread (building the handler never touches the network).
         dead_letter_dir: where events the table cannot hold are written; ``None``
             means they are logged and counted as lost.
         max_payload_bytes: largest payload (canonical JSON, UTF-8) stored; larger
             events are dead-lettered as ``record_too_large``.
-        max_pending: events held in memory (default 2 000); when full,
-            ``write_event`` waits for the flusher (``put_timeout``), then refuses
-            the event: on a bus it is spilled, on a plain logger it is counted in
-            ``lost_events`` and reported.
+        max_pending: events held in memory (default 2 000); when full, ``write_event``
+            waits ``put_timeout``, then refuses the event (a bus spills it; a plain
+            logger counts it in ``lost_events`` and reports it).
         put_timeout: how long ``write_event`` waits for room in a full backlog before
             raising :class:`DatabaseUnavailableError` (the bus then spills the event).
-        timeout: the statement timeout, on every dialect: seconds one transaction
-            may take; past it the connection is cut (see
-            :mod:`audit_logging._sinks.database.watchdog`) and the batch retried.
-            ``None`` disables the watchdog.
+        timeout: seconds one transaction may take, on every dialect; past it the
+            connection is cut (:mod:`~audit_logging._sinks.database.watchdog`) and
+            the batch retried. ``None`` disables the watchdog.
         connect_timeout: seconds a connection attempt may take (libpq rounds to
             whole seconds); also SQLite's busy timeout. Ignored for an ``Engine``.
-        stall_timeout: on a bus, a write still running after this many seconds
-            (a frozen server) makes the handler refuse new events, so the bus
-            spills them instead of them piling up in memory behind it.
+        stall_timeout: on a bus, a write still running after this many seconds (a
+            frozen server) makes the handler refuse new events: the bus spills them.
         clock: monotonic clock for the flush interval (injected in tests).
         level: the handler level (for records from ordinary loggers).
+        integrity, integrity_key: seal rows and sign checkpoints (``<table>_checkpoints``)
+            as the file sink does (README, "Proving the trail"); a key implies integrity.
 
     Raises:
         ValueError: an invalid argument (table name, sizes, URL, dead-letter dir).
@@ -150,6 +145,8 @@ class DatabaseHandler(SinkHandler):
         stall_timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         level: int | str = logging.NOTSET,
+        integrity: IntegrityOption = None,
+        integrity_key: SigningKey | str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(level)
         batch_size = options.integer("batch_size", batch_size, minimum=1)
@@ -173,6 +170,7 @@ class DatabaseHandler(SinkHandler):
         from audit_logging._sinks.database.batches import BatchWriter
         from audit_logging._sinks.database.engine import create_audit_engine, masked_url
         from audit_logging._sinks.database.schema import validate_table_name
+        from audit_logging._sinks.database.sealing import make_row_sealer
         from audit_logging._sinks.database.writer import SQLWriter
 
         validate_table_name(table)
@@ -199,6 +197,7 @@ class DatabaseHandler(SinkHandler):
             create_table=create_table,
             max_payload_bytes=max_payload_bytes,
             session_strict=not self._owns_engine,
+            sealer=make_row_sealer(engine, table, integrity, integrity_key),
         )
         self.stored_events = 0
         self._lock = threading.Lock()
@@ -266,6 +265,8 @@ class DatabaseHandler(SinkHandler):
                 and not (self._in_flight and self._stalled())
             ):
                 pending.append(evt)
+                if self._writer.sealer is not None and is_replaying():
+                    self._writer.sealer.replayed.add(id(evt))
                 if n == 0:
                     self._first_at = self._clock()
                     self._wake()
@@ -494,5 +495,6 @@ class DatabaseHandler(SinkHandler):
         self._drain()
         self._watchdog.stop()
         forking.forget(self)
+        self._writer.finish()
         if self._owns_engine:
             self._writer.dispose()

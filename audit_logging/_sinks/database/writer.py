@@ -50,6 +50,7 @@ from audit_logging._model.event import Event
 from audit_logging._sinks.database import schema as _schema
 from audit_logging._sinks.database.engine import STRICT_SQL_MODE, is_mysql
 from audit_logging._sinks.database.errors import RowRejected, database_errors
+from audit_logging._sinks.database.migrate import add_columns
 from audit_logging._sinks.database.rows import (
     MYSQL_STATEMENT_OVERHEAD,
     PG_MAX_PAYLOAD,
@@ -57,6 +58,7 @@ from audit_logging._sinks.database.rows import (
     Row,
     RowBuilder,
 )
+from audit_logging._sinks.database.sealing import INTEGRITY_COLUMNS, RowSealer, integrity_columns
 from audit_logging._sinks.database.watchdog import SocketWatchdog
 from audit_logging.exceptions import DatabaseSinkError
 
@@ -91,10 +93,17 @@ class SQLWriter:
         create_table: bool,
         max_payload_bytes: int | None,
         session_strict: bool,
+        sealer: RowSealer | None = None,
     ) -> None:
         self.engine = engine
         self.table_name = table
         self.table = _schema.audit_table(sa.MetaData(), table)
+        self.sealer = sealer
+        self._sealed: tuple[str, ...] = ()
+        if sealer is not None:
+            for column in integrity_columns():
+                self.table.append_column(column)
+            self._sealed = INTEGRITY_COLUMNS
         self._create_table = create_table
         self._ready = False
         dialect = engine.dialect
@@ -115,7 +124,7 @@ class SQLWriter:
             text_times=self._kind in ("sqlite", "mysql"), max_payload_bytes=max_payload_bytes
         )
         self.has_fast_path = self._kind == "postgresql" and dialect.driver == "psycopg"
-        self._compile(_schema.COLUMNS)
+        self._compile(_schema.COLUMNS + self._sealed)
 
     def _compile(self, columns: tuple[str, ...]) -> None:
         """
@@ -170,6 +179,9 @@ class SQLWriter:
         with database_errors(self.engine):
             if self._create_table:
                 _schema.create_tables(self.engine, self.table_name)
+                if self.sealer is not None:
+                    add_columns(self.engine, self.table, self._sealed)
+                    self.sealer.store.create()  # not inside a batch: DDL commits on MySQL
             with self.engine.connect() as conn:
                 self._check_columns(conn)
                 if self._kind == "mysql":
@@ -198,11 +210,11 @@ class SQLWriter:
         the fast path is used only on the layout ``setup_database`` creates.
         """
         columns = {c["name"]: c["type"] for c in sa.inspect(conn).get_columns(self.table_name)}
-        missing = [name for name in _schema.BASE_COLUMNS if name not in columns]
+        missing = [name for name in _schema.BASE_COLUMNS + self._sealed if name not in columns]
         if missing:
             raise DatabaseSinkError(
-                f"table {self.table_name!r} lacks column(s) {', '.join(missing)}; "
-                "add them (see setup_database) before writing"
+                f"table {self.table_name!r} lacks column(s) {', '.join(missing)}; add them "
+                "(setup_database, or create_table=True for the integrity columns) before writing"
             )
         unscoped = [name for name in _schema.SCOPE_COLUMNS if name not in columns]
         if unscoped and self.columns != _schema.BASE_COLUMNS:
@@ -213,9 +225,9 @@ class SQLWriter:
                 self.table_name,
                 ", ".join(unscoped),
             )
-            self._compile(_schema.BASE_COLUMNS)
+            self._compile(_schema.BASE_COLUMNS + self._sealed)
         if self.has_fast_path:
-            texts = tuple(name for name in self.columns if name != "time")
+            texts = tuple(n for n in self.columns if n != "time" and n not in ("seq", "replayed"))
             exact = all(type(columns[name]) in (sa.VARCHAR, sa.TEXT) for name in texts) and (
                 isinstance(columns["time"], sa.TIMESTAMP) and bool(columns["time"].timezone)
             )
@@ -260,13 +272,27 @@ class SQLWriter:
             RowRejected: the database refused a row for its content.
             DatabaseSinkError: any other failure (connection, timeout, missing table).
         """
-        with (
-            database_errors(self.engine),
-            self.engine.connect() as conn,
-            watchdog.guard(self.socket_fd(conn), timeout),
-            conn.begin(),
-        ):
-            self.insert(conn, rows, fast=fast)
+        sealer = self.sealer
+        prepared = None
+        try:
+            with (
+                database_errors(self.engine),
+                self.engine.connect() as conn,
+                watchdog.guard(self.socket_fd(conn), timeout),
+                conn.begin(),
+            ):
+                if sealer is not None:
+                    sealed = sealer.seal(conn, self.table, self.columns, rows)
+                    self.insert(conn, sealed, fast=fast)
+                    prepared = sealer.checkpoint_with(conn, len(sealed))
+                else:
+                    self.insert(conn, rows, fast=fast)
+        except BaseException:
+            if sealer is not None:
+                sealer.commit(0, rows)
+            raise
+        if sealer is not None:
+            sealer.commit(len(sealed), rows, prepared)
 
     def insert(self, conn: Connection, rows: Sequence[Row], *, fast: bool) -> None:
         """
@@ -320,7 +346,10 @@ class SQLWriter:
         try:
             n = len(self.columns)
             with cursor.copy(self._copy_sql) as copy:
-                copy.set_types(["text", "text", "timestamptz"] + ["text"] * (n - 3))
+                types = ["text", "text", "timestamptz"] + ["text"] * (n - 3)
+                if self._sealed:
+                    types[-4:] = ["text", "int8", "text", "int2"]
+                copy.set_types(types)
                 if n == len(_schema.COLUMNS):
                     for row in rows:
                         copy.write_row(row[1])
@@ -372,5 +401,14 @@ class SQLWriter:
         Raises:
             DatabaseSinkError: closing a connection failed.
         """
+        if not close and self.sealer is not None:
+            self.sealer.after_fork_in_child()
         with database_errors(self.engine):
             self.engine.dispose(close=close)
+
+    def finish(self) -> None:
+        """
+        At the handler's close: the final integrity checkpoint (failures are logged).
+        """
+        if self.sealer is not None:
+            self.sealer.close()

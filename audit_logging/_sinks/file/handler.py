@@ -84,6 +84,9 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from audit_logging._integrity.keys import SigningKey
+from audit_logging._integrity.replaying import is_replaying
+from audit_logging._integrity.settings import IntegrityOption
 from audit_logging._model import options
 from audit_logging._model.event import Event
 from audit_logging._sinks.base import SinkHandler
@@ -91,6 +94,7 @@ from audit_logging._sinks.file.files import symlink_error
 from audit_logging._sinks.file.maintenance import Maintenance
 from audit_logging._sinks.file.options import DEFAULT_MAX_BYTES, DEFAULT_MODE, file_options
 from audit_logging._sinks.file.pending import PendingBatch
+from audit_logging._sinks.file.sealing import make_sealer, replay_flags
 from audit_logging._sinks.file.writer import LogWriter, WriteFailed
 from audit_logging._threads import new_thread
 
@@ -137,6 +141,12 @@ class RotatingJSONFileHandler(SinkHandler):
         clock: POSIX time for rotated names and age retention (injected in tests).
         monotonic: Seconds that never jump, capping how far ``clock`` may run ahead
             for age retention (injected in tests together with ``clock``).
+        integrity: Seal every line into this process's hash-chained stream and sign
+            checkpoints (``<filename>.checkpoints`` by default): None (on when
+            ``AUDIT_INTEGRITY_KEY`` is set), True, False or a dict of options (see
+            "Proving the trail" in the README). Off, lines are the canonical JSON.
+        integrity_key: The Ed25519 signer key (text, a file holding it, or a
+            ``SigningKey``); implies ``integrity``.
 
     Raises:
         ValueError: An option is out of range or two spellings of one option disagree.
@@ -162,6 +172,8 @@ class RotatingJSONFileHandler(SinkHandler):
         level: int | str = logging.NOTSET,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        integrity: IntegrityOption = None,
+        integrity_key: SigningKey | str | os.PathLike[str] | None = None,
     ) -> None:
         flush_interval = options.number("flush_interval", flush_interval, minimum=0)
         batch_bytes = options.integer("batch_bytes", batch_bytes, minimum=1)
@@ -205,6 +217,9 @@ class RotatingJSONFileHandler(SinkHandler):
             on_rotate=self._maintenance.request,
         )
         self._reporting = threading.local()
+        self._sealer = make_sealer(
+            self.baseFilename, self._mode, integrity, integrity_key, fsync=bool(fsync)
+        )
         self._init_runtime_state()
         if os.path.islink(self.baseFilename):
             raise symlink_error(self.baseFilename)
@@ -226,6 +241,7 @@ class RotatingJSONFileHandler(SinkHandler):
         self._abandoned = False
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
+        self._replayed: set[int] = set()
 
     def _ensure_directory(self) -> None:
         if os.path.isdir(self._dir):
@@ -256,6 +272,8 @@ class RotatingJSONFileHandler(SinkHandler):
                 events of that batch went to the failure callback).
         """
         line = evt.to_json_bytes() + b"\n"
+        if self._sealer is not None and is_replaying():
+            self._replayed.add(id(evt))
         try:
             pending = self._batch.accept(evt, line)
         except ValueError:
@@ -349,14 +367,24 @@ class RotatingJSONFileHandler(SinkHandler):
                 return wrote
             failed: list[Event[Any]] = []
             error: BaseException | None = None
+            sealer = self._sealer
+            lines, total = snap.lines, snap.total
+            if sealer is not None:
+                lines, total = sealer.seal(lines, replay_flags(snap.events, self._replayed))
             try:
-                self._writer.write_lines(snap.lines, snap.total)
+                self._writer.write_lines(lines, total)
             except WriteFailed as exc:
                 failed, error = snap.events[exc.written :], exc.cause
             except BaseException:
                 # Interrupted (SystemExit, KeyboardInterrupt): keep what did not reach the file.
+                if sealer is not None:
+                    sealer.commit(self._writer.completed, self._writer.new_files)
                 batch.forget(snap, self._writer.completed)
                 raise
+            if sealer is not None:
+                sealer.commit(snap.count - len(failed), self._writer.new_files)
+            if self._replayed:
+                self._replayed.difference_update(id(e) for e in snap.events)
             batch.forget(snap, snap.count)
             wrote = True
             self._log_deferred()
@@ -426,6 +454,8 @@ class RotatingJSONFileHandler(SinkHandler):
                 # (stopping first would leave that backup raw until the next start-up).
                 self._maintenance.wait_idle()
             self._maintenance.stop()
+            if self._sealer is not None:
+                self._sealer.close()
             # Not while this thread is inside its own write (close() from a signal
             # handler): that write still needs the descriptor.
             if not self._io_depth and self._io_lock.acquire(timeout=0 if self._abandoned else -1):
@@ -445,4 +475,6 @@ class RotatingJSONFileHandler(SinkHandler):
         self._maintenance.after_fork_in_child()
         self._batch.accepting = not self._closed
         self._writer.after_fork_in_child()
+        if self._sealer is not None:
+            self._sealer.after_fork_in_child()
         self._reporting = threading.local()

@@ -85,6 +85,10 @@ class LogWriter:
         self._deferred: list[tuple[str, tuple[object, ...]]] = []
         self.rotations = 0
         """Rotations this writer performed (other processes rotate too)."""
+        self.new_files: list[int] = []
+        """Positions in the last :meth:`write_lines` batch where a new file was started
+        (this writer's rotation, or another process's followed): integrity checkpoints."""
+        self._switched = False
         self.completed = 0
         """Lines of the last :meth:`write_lines` known to be whole in the file, also when
         it was interrupted by an exception that is not an ``Exception``."""
@@ -114,12 +118,16 @@ class LogWriter:
             WriteFailed: with the number of lines that reached the file completely.
         """
         done = self.completed = 0
+        self.new_files = []
         try:
             self._lock_file.acquire()
         except Exception as exc:
             raise WriteFailed(0, exc) from exc
         try:
             fd, size = self._current()
+            if self._switched:
+                self._switched = False
+                self.new_files.append(0)
             limit, n = self._max_bytes, len(lines)
             while done < n:
                 if not limit or (done == 0 and size + total <= limit):
@@ -132,6 +140,8 @@ class LogWriter:
                     if end == done:
                         if size > 0 and self._rotate(fd):
                             fd, size = self._current()
+                            self._switched = False
+                            self.new_files.append(done)
                             continue
                         end = n if size > 0 else done + 1
                 data = lines[done] if end - done == 1 else b"".join(lines[done:end])
@@ -187,6 +197,7 @@ class LogWriter:
                 pass
             self._fd = None
             self._expected_end = -1
+            self._switched = True
             os.close(fd)
         fd, created = open_log_file(self.path, self._mode)
         self._fd = fd

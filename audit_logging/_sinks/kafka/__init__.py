@@ -7,12 +7,14 @@ chosen client is imported when a handler is built:
 
 - :class:`KafkaHandler`, the sink, and :class:`KafkaTransport`, the same machinery
   as the bus's ``Transport``;
-- :func:`traceparent`, the W3C header value a record carries for an event's span.
+- :func:`traceparent`, the W3C header value a record carries for an event's span;
+- :func:`verify_kafka` and :func:`verify_messages`: prove a topic unchanged.
 
 Inside, one module per responsibility: ``handler`` (records, delivery accounting,
 dead letters, bounded close), ``transport``, ``backend`` (what a client must offer,
-and how its errors are translated), ``kafka_python`` and ``confluent`` (the two
-clients, each translating its own errors in one place) and ``partitioner`` (the
+and how its errors are translated), ``sealing`` and ``verify`` (integrity),
+``kafka_python`` and ``confluent`` (the two clients, each translating its own
+errors in one place) and ``partitioner`` (the
 Java client's key hash for kafka-python, faster).
 """
 
@@ -20,5 +22,6 @@ from __future__ import annotations
 
 from audit_logging._sinks.kafka.handler import KafkaHandler, traceparent
 from audit_logging._sinks.kafka.transport import KafkaTransport
+from audit_logging._sinks.kafka.verify import verify_kafka, verify_messages
 
-__all__ = ["KafkaHandler", "KafkaTransport", "traceparent"]
+__all__ = ["KafkaHandler", "KafkaTransport", "traceparent", "verify_kafka", "verify_messages"]

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from audit_logging.exceptions import KafkaDeliveryError
 
-__all__ = ["Backend", "DoneCallback", "RecordTooLarge"]
+__all__ = ["Backend", "DoneCallback", "RecordTooLarge", "default_config"]
 
 DoneCallback = Callable[[object], None]
 """
@@ -117,3 +118,22 @@ class Backend:
         them back to the bus already), so a ``close`` still flushing returns soon.
         May block on a stuck client: the handler calls it in a thread of its own.
         """
+
+
+def default_config(retries: int, retry_delay: float, async_send: bool) -> dict[str, Any]:
+    """
+    The producer options the sink starts from (the caller's options override them):
+    durable (``acks=all``, idempotence), bounded in time, batched only in async mode.
+    """
+    return {
+        "acks": "all",
+        "enable_idempotence": True,
+        "max_in_flight_requests_per_connection": 5,
+        "compression_type": "gzip",
+        "retries": retries,
+        "retry_backoff_ms": max(1, int(retry_delay * 1000)),  # librdkafka's minimum is 1
+        "delivery_timeout_ms": 30_000,
+        "request_timeout_ms": 10_000,
+        "max_block_ms": 5_000,
+        "linger_ms": 5 if async_send else 0,
+    }

@@ -7,7 +7,8 @@ Record layout: value = the canonical JSON of the event (:meth:`Event.to_json_byt
 the same bytes the file sink writes); key = the event id
 (``key_by="context_id"`` keeps one request's events ordered in one partition; an
 event without a context id falls back to its id); headers ``event_type`` and, when
-the event carries a valid span, W3C ``traceparent`` (``00-<trace>-<span>-<flags>``).
+the event carries a valid span, W3C ``traceparent`` (``00-<trace>-<span>-<flags>``),
+and with integrity on the integrity headers (:mod:`~audit_logging._sinks.kafka.sealing`).
 Kafka is at-least-once for us: consumers de-duplicate on the event id. Both
 back-ends put a key in the same partition as the Java client does (murmur2 of the
 key), so switching back-end keeps one context's events in one partition.
@@ -33,19 +34,15 @@ Delivery promise:
   ``<dead_letter_dir>/<topic>.dead-letter.jsonl`` with reason ``record_too_large``
   (or is logged and counted in ``lost_events`` without a ``dead_letter_dir``), and
   the other events keep flowing.
-- **Close** is bounded by ``close_timeout``: ``logging.shutdown`` closes handlers
-  under logging's module lock, where an unbounded producer close deadlocked
-  (kafka-python#1931). What is still undelivered then is handed back to the bus
-  (spilled) or reported, and counted in :attr:`KafkaHandler.undelivered`.
-- **Abandon**: when ``bus.close(timeout)`` reaches its deadline while this
-  handler is still closing (a broker that is unreachable or frozen, with a
-  ``close_timeout`` longer than what the bus has left), the bus calls
-  :meth:`KafkaHandler.abandon`: it returns at once every event handed to the
-  client and not acknowledged (the bus spills them for this subscription; one
-  the broker acknowledges after all is replayed as a duplicate, which consumers
-  de-duplicate on the id, never lost), forgets them so a late failure report
-  cannot hand them back twice, and tells the client to drop what it holds, in
-  a thread of its own so ``abandon`` never waits on a stuck client.
+- **Close** is bounded by ``close_timeout`` (``logging.shutdown`` closes handlers under
+  logging's lock, where an unbounded producer close deadlocked, kafka-python#1931);
+  what is undelivered then is spilled or reported, counted in ``undelivered``.
+- **Abandon**: when ``bus.close(timeout)`` reaches its deadline while this handler
+  is still closing (a broker unreachable or frozen), :meth:`KafkaHandler.abandon`
+  returns at once every event not acknowledged (the bus spills them; one acknowledged
+  after all is replayed as a duplicate, de-duplicated on the id, never lost), forgets
+  them so a late failure cannot hand them back twice, and tells the client to drop
+  what it holds, in a thread of its own so ``abandon`` never waits on a stuck client.
 
 Never feeding on itself: kafka-python logs under ``kafka.*`` and confluent-kafka
 under ``confluent_kafka.*``; attached to a logger, this handler drops those records
@@ -72,11 +69,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from audit_logging._integrity import SigningKey, is_replaying
+from audit_logging._integrity.settings import IntegrityOption
 from audit_logging._model import options
 from audit_logging._model.event import Event
 from audit_logging._sinks.base import SinkHandler
 from audit_logging._sinks.deadletter import DeadLetterFile
-from audit_logging._sinks.kafka.backend import Backend, RecordTooLarge
+from audit_logging._sinks.kafka.backend import Backend, RecordTooLarge, default_config
+from audit_logging._sinks.kafka.sealing import HEADERS_SIZE, make_record_sealer
 from audit_logging._threads import new_thread
 from audit_logging.exceptions import KafkaDeliveryError, KafkaSinkError
 
@@ -140,21 +140,6 @@ def make_backend(
     raise ValueError(f"backend must be 'kafka-python' or 'confluent', got {backend!r}")
 
 
-def _default_config(retries: int, retry_delay: float, async_send: bool) -> dict[str, Any]:
-    return {
-        "acks": "all",
-        "enable_idempotence": True,
-        "max_in_flight_requests_per_connection": 5,
-        "compression_type": "gzip",
-        "retries": retries,
-        "retry_backoff_ms": max(1, int(retry_delay * 1000)),  # librdkafka's minimum is 1
-        "delivery_timeout_ms": 30_000,
-        "request_timeout_ms": 10_000,
-        "max_block_ms": 5_000,
-        "linger_ms": 5 if async_send else 0,
-    }
-
-
 class KafkaHandler(SinkHandler):
     """
     Sends audit events to a Kafka topic.
@@ -173,6 +158,8 @@ class KafkaHandler(SinkHandler):
             that is down then is logged, not raised; an option the client refuses
             raises ``ValueError`` either way (unknown names are checked up front).
         level: the handler level (for records from ordinary loggers).
+        integrity, integrity_key: seal records (integrity headers) and sign checkpoints
+            (``<topic>.checkpoints``) as the file sink does (README, "Proving the trail").
         **producer_config: client options, overriding the defaults (TLS, SASL, ...).
 
     Raises:
@@ -194,6 +181,8 @@ class KafkaHandler(SinkHandler):
         close_timeout: float = 10.0,
         connect: bool = True,
         level: int | str = logging.NOTSET,
+        integrity: IntegrityOption = None,
+        integrity_key: SigningKey | str | os.PathLike[str] | None = None,
         **producer_config: Any,
     ) -> None:
         super().__init__(level)
@@ -211,7 +200,7 @@ class KafkaHandler(SinkHandler):
         self.async_send = async_send
         self._by_context = key_by == "context_id"
         self._close_timeout = float(close_timeout)
-        config = _default_config(retries, retry_delay, self.async_send)
+        config = default_config(retries, retry_delay, self.async_send)
         config.update(producer_config)
         self._wait = float(config.get("delivery_timeout_ms", 30_000)) / 1000.0 + 5.0
         self._dead_letters = (
@@ -221,6 +210,9 @@ class KafkaHandler(SinkHandler):
             backend, bootstrap_servers, config, inline_reports=self.async_send
         )
         self.backend = backend
+        self._sealer = make_record_sealer(
+            integrity, integrity_key, self._backend, topic, self._wait
+        )
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending: dict[int, Event[Any]] = {}
@@ -291,6 +283,8 @@ class KafkaHandler(SinkHandler):
                 self._last_span = sc
             headers.append(("traceparent", self._last_parent))
             size += len(self._last_parent) + 11
+        if self._sealer is not None:
+            size += HEADERS_SIZE
         if size + _RECORD_OVERHEAD > self._backend.max_request_size:
             self._dead_letter(
                 evt,
@@ -298,11 +292,26 @@ class KafkaHandler(SinkHandler):
                 f"{size} bytes, over the {self._backend.max_request_size}-byte request limit",
             )
             return
+        sealer = self._sealer
+        if sealer is None:
+            self._deliver(evt, key, value, headers)
+            return
+        with sealer.lock:  # seal, send and commit (or give the number back) in order
+            headers += sealer.seal(value, is_replaying())
+            stored = False
+            try:
+                stored = self._deliver(evt, key, value, headers)
+            finally:
+                sealer.commit(stored)
+
+    def _deliver(
+        self, evt: Event[Any], key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> bool:  # True when the record was handed over (async) or acknowledged (sync)
         token = next(self._tokens)
         self._pending[token] = evt  # dict operations are atomic: no lock on the hot path
         if self.async_send:
             self._send(token, evt, key, value, headers, self._done)
-            return
+            return True
         outcome: list[BaseException | None] = []
         acknowledged = threading.Event()
 
@@ -317,12 +326,13 @@ class KafkaHandler(SinkHandler):
             raise KafkaDeliveryError(f"{self._label}: event {evt.id} not acknowledged in time")
         reported = outcome[0]
         if reported is None:
-            return
+            return True
         error = self._backend.translate(reported)
         if not isinstance(error, RecordTooLarge):
             raise KafkaDeliveryError(
                 f"{self._label}: event {evt.id} not acknowledged: {error}"
             ) from error
+        return False
 
     def _send(  # noqa: PLR0917
         self,
@@ -454,6 +464,8 @@ class KafkaHandler(SinkHandler):
         """
         Flush for at most ``close_timeout`` seconds, then hand back what is left.
         """
+        if self._sealer is not None and not self._abandoned:
+            self._sealer.close_within(self._close_timeout)
         try:
             self._backend.close(self._close_timeout)
         except Exception as exc:
