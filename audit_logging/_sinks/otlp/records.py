@@ -38,6 +38,7 @@ refused would fail the whole batch, every time it is replayed.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from opentelemetry._logs import LogRecord, SeverityNumber
@@ -99,7 +100,22 @@ def body_of(evt: Event[Any]) -> Any:
     payload = evt.payload
     if payload is None:
         return None
+    if (
+        payload.__class__ is dict
+        and all(_plain(v) for v in payload.values())
+        and all(k.__class__ is str for k in payload)
+    ):
+        return dict(payload)  # the common case: flat text and numbers, nothing to convert
     return _any_value(make_safe(payload, 1))
+
+
+def _plain(value: object) -> bool:
+    cls = value.__class__
+    if cls is str:
+        return bool(value.isascii())  # type: ignore[attr-defined]  # lone surrogates: slow path
+    if cls is int:
+        return _INT64[0] <= value <= _INT64[1]  # type: ignore[operator]
+    return cls is bool or value is None or (cls is float and math.isfinite(value))  # type: ignore[arg-type]
 
 
 def _put(attrs: dict[str, Any], key: str, value: object) -> None:
