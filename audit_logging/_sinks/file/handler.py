@@ -85,6 +85,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from audit_logging._model.event import Event
+from audit_logging._model.formats import encoder
 from audit_logging._sinks.base import SinkHandler
 from audit_logging._sinks.file.files import symlink_error
 from audit_logging._sinks.file.maintenance import Maintenance
@@ -136,6 +137,9 @@ class RotatingJSONFileHandler(SinkHandler):
         clock: POSIX time for rotated names and age retention (injected in tests).
         monotonic: Seconds that never jump, capping how far ``clock`` may run ahead
             for age retention (injected in tests together with ``clock``).
+        format: ``"canonical"`` (the default: what the command line and replay read),
+            ``"ecs"`` or ``"ocsf"`` (one ECS / OCSF document per line, for a SIEM's
+            shipper; see :mod:`audit_logging._model.formats`).
 
     Raises:
         ValueError: An option is out of range or two spellings of one option disagree.
@@ -161,7 +165,10 @@ class RotatingJSONFileHandler(SinkHandler):
         level: int | str = logging.NOTSET,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        format: str = "canonical",
     ) -> None:
+        self._encode = encoder(format)
+        self.format_name = format
         if flush_interval < 0:
             raise ValueError(f"flush_interval must be >= 0, not {flush_interval!r}")
         if batch_bytes < 1:
@@ -253,7 +260,7 @@ class RotatingJSONFileHandler(SinkHandler):
             OSError: Writing the due batch failed for this event (the other
                 events of that batch went to the failure callback).
         """
-        line = evt.to_json_bytes() + b"\n"
+        line = self._encode(evt) + b"\n"
         try:
             pending = self._batch.accept(evt, line)
         except ValueError:

@@ -73,6 +73,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from audit_logging._model.event import Event
+from audit_logging._model.formats import encoder
 from audit_logging._sinks.base import SinkHandler
 from audit_logging._sinks.deadletter import DeadLetterFile
 from audit_logging._sinks.kafka.backend import Backend, RecordTooLarge
@@ -168,6 +169,8 @@ class KafkaHandler(SinkHandler):
         key_by: ``"id"`` (default) or ``"context_id"``.
         dead_letter_dir: where records too large for Kafka are written.
         close_timeout: seconds ``close`` waits for outstanding records.
+        format: the record value: ``"canonical"`` (default), ``"ecs"`` or ``"ocsf"``
+            (see :mod:`audit_logging._model.formats`); key and headers are the same.
         connect: connect at construction (``False``: at the first event). A broker
             that is down then is logged, not raised; an option the client refuses
             raises ``ValueError`` either way (unknown names are checked up front).
@@ -191,11 +194,13 @@ class KafkaHandler(SinkHandler):
         key_by: str = "id",
         dead_letter_dir: str | os.PathLike[str] | None = None,
         close_timeout: float = 10.0,
+        format: str = "canonical",
         connect: bool = True,
         level: int | str = logging.NOTSET,
         **producer_config: Any,
     ) -> None:
         super().__init__(level)
+        self._encode = encoder(format)
         if not isinstance(topic, str) or not topic:
             raise ValueError("topic must be a non-empty str")
         if key_by not in ("id", "context_id"):
@@ -274,7 +279,7 @@ class KafkaHandler(SinkHandler):
         """
         if self._closed or self._abandoned:
             raise KafkaSinkError(f"{self._label} is closed")
-        value = evt.to_json_bytes()
+        value = self._encode(evt)
         key = ((evt.context_id if self._by_context else "") or evt.id).encode("utf-8")
         type_bytes = evt.type.encode("utf-8")
         headers = [("event_type", type_bytes)]
