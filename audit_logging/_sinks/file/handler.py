@@ -7,7 +7,17 @@ written as bytes: the encoder escapes control characters and the line separators
 U+2028/U+2029/U+0085 and has a documented fallback for values JSON cannot hold,
 so no payload can start a new line and no character is dropped (there is no text
 layer with an error policy). python-json-logger is not used: its encoder would
-only duplicate that fallback. Formatters set on the handler are ignored.
+only duplicate that fallback. Formatters set on the handler are ignored;
+``format="ecs"``/``"ocsf"`` writes those renderings instead
+(:mod:`audit_logging._model.formats`).
+
+Time rotation (``when="midnight"``/``"hourly"``, UTC) is not concurrent-log-handler's
+``ConcurrentTimedRotatingFileHandler`` either: that one keeps the rollover time per
+process (so processes disagree at the boundary), names size rotations within a
+period by renaming the numbered ones, and gzips under the lock. Here the period of
+the current file is recorded once under the log's lock and read by every writer
+(:mod:`~audit_logging._sinks.file.periods`), and the backup is named for the period
+it holds (``audit.jsonl.2026-12-03``), never renamed again.
 
 Why not concurrent-log-handler's ``ConcurrentRotatingFileHandler``. Its design
 fights every promise made here, so this package reuses its *lock protocol* (an
@@ -91,6 +101,7 @@ from audit_logging._sinks.file.files import symlink_error
 from audit_logging._sinks.file.maintenance import Maintenance
 from audit_logging._sinks.file.options import DEFAULT_MAX_BYTES, DEFAULT_MODE, file_options
 from audit_logging._sinks.file.pending import PendingBatch
+from audit_logging._sinks.file.periods import Periods
 from audit_logging._sinks.file.writer import LogWriter, WriteFailed
 from audit_logging._threads import new_thread
 
@@ -137,6 +148,11 @@ class RotatingJSONFileHandler(SinkHandler):
         clock: POSIX time for rotated names and age retention (injected in tests).
         monotonic: Seconds that never jump, capping how far ``clock`` may run ahead
             for age retention (injected in tests together with ``clock``).
+        when: Also rotate by time: ``"midnight"`` (one file per UTC day, named
+            ``<name>.YYYY-MM-DD``) or ``"hourly"`` (``<name>.YYYY-MM-DDTHH``); combined
+            with ``max_bytes``, a period that outgrows it continues in ``.1``, ``.2``...
+            None (the default) rotates by size only. See
+            :mod:`~audit_logging._sinks.file.periods`.
         format: ``"canonical"`` (the default: what the command line and replay read),
             ``"ecs"`` or ``"ocsf"`` (one ECS / OCSF document per line, for a SIEM's
             shipper; see :mod:`audit_logging._model.formats`).
@@ -166,6 +182,7 @@ class RotatingJSONFileHandler(SinkHandler):
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         format: str = "canonical",
+        when: str | None = None,
     ) -> None:
         self._encode = encoder(format)
         self.format_name = format
@@ -208,6 +225,7 @@ class RotatingJSONFileHandler(SinkHandler):
             fsync=bool(fsync),
             clock=clock,
             on_rotate=self._maintenance.request,
+            periods=None if when is None else Periods(self._dir, self._base, when, self._mode),
         )
         self._reporting = threading.local()
         self._init_runtime_state()
