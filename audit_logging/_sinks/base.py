@@ -26,9 +26,26 @@ from audit_logging._records.logrecord import record_to_event
 from audit_logging._sinks.deadletter import DeadLetterFile
 from audit_logging.typing import FailedEventsCallback
 
-__all__ = ["SinkHandler"]
+__all__ = ["SinkHandler", "holds_logging_lock", "logged_by"]
 
 _log = logging.getLogger("audit_logging.sinks")
+
+
+def holds_logging_lock() -> bool:
+    """
+    True if this thread holds logging's module lock (``logging.shutdown``, ``dictConfig``),
+    where a sink must not wait long on a client thread that may need it to log.
+    """
+    is_owned = getattr(getattr(logging, "_lock", None), "_is_owned", None)
+    return bool(is_owned()) if callable(is_owned) else False
+
+
+def logged_by(record: logging.LogRecord, prefixes: tuple[str, ...]) -> bool:
+    """
+    True if the record comes from one of these loggers or their children (a sink's own client).
+    """
+    name = record.name
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
 
 
 class SinkHandler(logging.Handler):

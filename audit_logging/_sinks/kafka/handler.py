@@ -74,7 +74,7 @@ from typing import Any
 
 from audit_logging._model.event import Event
 from audit_logging._model.formats import encoder
-from audit_logging._sinks.base import SinkHandler
+from audit_logging._sinks.base import SinkHandler, holds_logging_lock, logged_by
 from audit_logging._sinks.deadletter import DeadLetterFile
 from audit_logging._sinks.kafka.backend import Backend, RecordTooLarge
 from audit_logging._threads import new_thread
@@ -95,14 +95,6 @@ def traceparent(evt: Event[Any]) -> bytes | None:
     if not sc.is_valid:
         return None
     return b"00-%032x-%016x-%02x" % (sc.trace_id, sc.span_id, sc.trace_flags)
-
-
-def _holds_logging_lock() -> bool:
-    """
-    True if this thread holds logging's module lock (where kafka-python#1931 deadlocked).
-    """
-    is_owned = getattr(getattr(logging, "_lock", None), "_is_owned", None)
-    return bool(is_owned()) if callable(is_owned) else False
 
 
 def _describe(exc: BaseException) -> str:
@@ -263,11 +255,7 @@ class KafkaHandler(SinkHandler):
         """
         Drop the Kafka clients' own records (and ours) before any other filter.
         """
-        name = record.name
-        for prefix in _IGNORED_LOGGERS:
-            if name == prefix or name.startswith(prefix + "."):
-                return False
-        return bool(super().filter(record))
+        return not logged_by(record, _IGNORED_LOGGERS) and bool(super().filter(record))
 
     def write_event(self, evt: Event[Any]) -> None:
         """
@@ -402,7 +390,7 @@ class KafkaHandler(SinkHandler):
         if timeout is None:
             # Under logging's module lock (logging.shutdown, dictConfig) the client's
             # threads block as soon as they log, so waiting longer cannot help.
-            timeout = self._close_timeout if _holds_logging_lock() else self._wait
+            timeout = self._close_timeout if holds_logging_lock() else self._wait
         deadline = time.monotonic() + timeout
         try:
             self._backend.kick()

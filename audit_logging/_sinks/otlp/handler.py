@@ -45,7 +45,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from audit_logging._model.event import Event
-from audit_logging._sinks.base import SinkHandler
+from audit_logging._sinks.base import SinkHandler, holds_logging_lock, logged_by
 from audit_logging._sinks.otlp.records import SpanContexts, to_log_record
 from audit_logging._threads import new_thread
 from audit_logging.exceptions import MissingDependencyError, OTLPExportError, OTLPSinkError
@@ -55,11 +55,6 @@ __all__ = ["OTLPHandler"]
 _log = logging.getLogger("audit_logging.sinks")
 _IGNORED_LOGGERS = ("opentelemetry", "urllib3", "requests", "audit_logging")
 _COMPRESSIONS = ("none", "gzip", "deflate")
-
-
-def _holds_logging_lock() -> bool:
-    is_owned = getattr(getattr(logging, "_lock", None), "_is_owned", None)
-    return bool(is_owned()) if callable(is_owned) else False
 
 
 def _version() -> str:
@@ -183,11 +178,7 @@ class OTLPHandler(SinkHandler):
         """
         Drop the exporter stack's own records (and ours) before any other filter.
         """
-        name = record.name
-        for prefix in _IGNORED_LOGGERS:
-            if name == prefix or name.startswith(prefix + "."):
-                return False
-        return bool(super().filter(record))
+        return not logged_by(record, _IGNORED_LOGGERS) and bool(super().filter(record))
 
     def write_event(self, evt: Event[Any]) -> None:
         """
@@ -272,7 +263,7 @@ class OTLPHandler(SinkHandler):
         if self._closed or self._abandoned:
             return
         flush = self._pipeline.provider.force_flush
-        if _holds_logging_lock():
+        if holds_logging_lock():
             thread = new_thread(flush, "audit-otlp-flush")
             thread.start()
             thread.join(self._close_timeout)

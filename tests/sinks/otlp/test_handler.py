@@ -17,30 +17,13 @@ from typing import Any
 import pytest
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
-from opentelemetry.trace import SpanContext, TraceFlags
 
 from audit_logging import Actor, Origin
 from audit_logging.bus import Bus
 from audit_logging.events import EVENT_ANY, Event, new_event
 from audit_logging.sinks.otlp import OTLPExportError, OTLPHandler, OTLPSinkError
+from tests._helpers import SPAN, Offset
 from tests.sinks.otlp.receiver import Receiver, any_value, attributes, free_port
-
-SPAN = SpanContext(
-    trace_id=0x4BF92F3577B34DA6A3CE929D0E0E4736,
-    span_id=0x00F067AA0BA902B7,
-    is_remote=False,
-    trace_flags=TraceFlags(TraceFlags.SAMPLED),
-)
-
-
-class Offset:
-    """A monotonic clock the test moves past the circuit breaker's timeout."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.monotonic() + self.offset
 
 
 class GatedExporter(LogRecordExporter):
