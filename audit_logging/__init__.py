@@ -63,6 +63,8 @@ from audit_logging.exceptions import (
     KafkaDeliveryError,
     KafkaSinkError,
     MissingDependencyError,
+    OTLPExportError,
+    OTLPSinkError,
     PublishTimeoutError,
     RateLimitExceededError,
     SchemaValidationError,
@@ -88,6 +90,7 @@ if TYPE_CHECKING:
     from audit_logging._sinks.database import DatabaseHandler, setup_database
     from audit_logging._sinks.file import RotatingJSONFileHandler
     from audit_logging._sinks.kafka import KafkaHandler, KafkaTransport
+    from audit_logging._sinks.otlp import OTLPHandler
 
 __version__ = "0.1.0"
 
@@ -96,6 +99,7 @@ _LAZY = {
     "DatabaseHandler": "audit_logging.sinks.database",
     "KafkaHandler": "audit_logging.sinks.kafka",
     "KafkaTransport": "audit_logging.sinks.kafka",
+    "OTLPHandler": "audit_logging.sinks.otlp",
     "setup_database": "audit_logging.sinks.database",
 }
 
@@ -152,6 +156,9 @@ __all__ = [
     "Logger",
     "MissingDependencyError",
     "NopMetrics",
+    "OTLPExportError",
+    "OTLPHandler",
+    "OTLPSinkError",
     "Origin",
     "PrometheusMetrics",
     "PublishTimeoutError",

@@ -23,8 +23,10 @@ the error inherits from it too, so existing ``except TimeoutError`` or
     └── SinkError
         ├── DatabaseSinkError
         │   └── DatabaseUnavailableError  (also ConnectionError)
-        └── KafkaSinkError
-            └── KafkaDeliveryError        (also ConnectionError)
+        ├── KafkaSinkError
+        │   └── KafkaDeliveryError        (also ConnectionError)
+        └── OTLPSinkError
+            └── OTLPExportError           (also ConnectionError)
 
 Every public error of the package is defined here and nowhere else; the modules
 that raise them import them from here. A sink translates what its back-end
@@ -47,6 +49,8 @@ __all__ = [
     "KafkaDeliveryError",
     "KafkaSinkError",
     "MissingDependencyError",
+    "OTLPExportError",
+    "OTLPSinkError",
     "PublishTimeoutError",
     "RateLimitExceededError",
     "SchemaValidationError",
@@ -189,4 +193,16 @@ class KafkaSinkError(SinkError):
 class KafkaDeliveryError(KafkaSinkError, ConnectionError):
     """
     The broker did not acknowledge a record (unreachable, timed out, refused).
+    """
+
+
+class OTLPSinkError(SinkError):
+    """
+    An OTLP sink problem (closed handler, export queue full, bad configuration).
+    """
+
+
+class OTLPExportError(OTLPSinkError, ConnectionError):
+    """
+    The collector did not accept a batch (unreachable, timed out, refused, 5xx).
     """

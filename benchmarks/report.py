@@ -52,6 +52,8 @@ DISTRIBUTIONS = (
     "PyMySQL",
     "kafka-python",
     "confluent-kafka",
+    "opentelemetry-sdk",
+    "opentelemetry-exporter-otlp-proto-http",
 )
 
 _OPS = {

@@ -77,6 +77,12 @@ BENCHMARKS: dict[str, Spec] = {
         60,
         180,
     ),
+    "otlp": Spec(
+        "bench_otlp",
+        "OTLPHandler vs opentelemetry-sdk LoggingHandler, same records and receiver (issue 18)",
+        60,
+        240,
+    ),
     "kafka": Spec(
         "bench_kafka", "KafkaHandler vs bare kafka-python / confluent loops (issue 6)", 120, 420
     ),

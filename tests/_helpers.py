@@ -5,8 +5,11 @@ Small helpers shared by the tests (not fixtures: plain classes and functions).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+
+from opentelemetry.trace import SpanContext, TraceFlags
 
 from audit_logging.bus import Bus
 from audit_logging.events import EVENT_ANY, Event
@@ -120,3 +123,22 @@ class UnreadableMapping(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return 1
+
+
+SPAN = SpanContext(
+    trace_id=0x4BF92F3577B34DA6A3CE929D0E0E4736,
+    span_id=0x00F067AA0BA902B7,
+    is_remote=False,
+    trace_flags=TraceFlags(TraceFlags.SAMPLED),
+)
+"""A sampled span for events built outside a real trace."""
+
+
+class Offset:
+    """A clock the test moves forward (for circuit-breaker timeouts) on top of real time."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset

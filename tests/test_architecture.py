@@ -48,6 +48,8 @@ FACES = [
     "sinks/file.py",
     "sinks/database.py",
     "sinks/kafka.py",
+    "sinks/otlp.py",
+    "formatters.py",
 ]
 
 # Documents that are not in the repository, and the banner comments the house style forbids.

@@ -24,6 +24,8 @@ TOOL_EXTRAS = {"test", "dev"}
 # Distribution name (normalised) -> the top-level module the package imports.
 IMPORT_NAMES = {
     "opentelemetry-api": "opentelemetry",
+    "opentelemetry-sdk": "opentelemetry",
+    "opentelemetry-exporter-otlp-proto-http": "opentelemetry",
     "prometheus-client": "prometheus_client",
     "cryptography": "cryptography",
     "orjson": "orjson",

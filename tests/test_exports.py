@@ -27,7 +27,7 @@ INTENDED = {
     "DecryptionError",
     "MissingDependencyError", "SpillError", "SpillFullError", "SpillDirectoryError",
     "SinkError", "DatabaseSinkError", "DatabaseUnavailableError", "KafkaSinkError",
-    "KafkaDeliveryError",
+    "KafkaDeliveryError", "OTLPSinkError", "OTLPExportError",
     # the protocols and aliases of audit_logging.typing
     "Handler", "EventSink", "BatchingSink", "FailedEventsCallback", "ErrorFunc", "Sanitizer",
     "AccessControlFunc", "Transport", "SpillHandler", "BusMetrics",
@@ -40,6 +40,7 @@ INTENDED = {
     # logging integration and sinks
     "AuditHandler", "Logger", "LogConfig", "setup_logging", "RotatingJSONFileHandler",
     "DatabaseHandler", "setup_database", "KafkaHandler", "KafkaTransport",
+    "OTLPHandler",
 }  # fmt: skip
 
 # Importable from the top level for existing code, documented in factories and payloads.

@@ -40,6 +40,9 @@ NOT_CORE = (
     "audit_logging._bridges.processor",
     "audit_logging.config",
     "audit_logging._bridges.setup",
+    # python-json-logger's JsonFormatter is the base class (the json-formatter extra).
+    "audit_logging._bridges.jsonformat",
+    "audit_logging.formatters",
     # An AppConfig subclass needs Django at import; Django imports it, nobody else does.
     "audit_logging._instrument.django.apps",
     "audit_logging.contrib.django.apps",

@@ -4,7 +4,8 @@
 keeps printing new lines and follows rotations, like ``tail -F``.
 
 Backups are found the way the file sink names them
-(``<name>.<UTC stamp>-<pid>[-n][.gz]``, see :func:`audit_logging._sinks.file.scan_rotated`),
+(``<name>.<UTC stamp>-<pid>[-n][.gz]``, or ``<name>.<UTC day or hour>[.n][.gz]`` with time
+rotation; see :func:`audit_logging._sinks.file.scan_rotated`),
 so the order is the rotation order, not the file-system order. A line that is not
 an event is printed escaped and marked, never dropped.
 """

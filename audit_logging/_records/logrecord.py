@@ -55,6 +55,7 @@ __all__ = [
     "field_text",
     "level_event_type",
     "record_to_event",
+    "span_from_record",
     "traceback_text",
 ]
 
@@ -106,7 +107,11 @@ def level_event_type(levelno: int) -> str:
     return EventType.LOG_DEBUG
 
 
-def _span_from_record(record: logging.LogRecord) -> SpanContext | None:
+def span_from_record(record: logging.LogRecord) -> SpanContext | None:
+    """
+    The span opentelemetry-instrumentation-logging put on the record (``otelTraceID``/
+    ``otelSpanID``), or None when absent or invalid.
+    """
     trace_hex = getattr(record, "otelTraceID", None)
     if trace_hex is None:
         return None
@@ -242,7 +247,7 @@ def record_to_event(
     context_id = getattr(record, "context_id", None) if extra else None
     if not isinstance(context_id, str):
         context_id = get_context_id()
-    span = _span_from_record(record) if extra else None
+    span = span_from_record(record) if extra else None
     if span is None:
         span = current_span_context()
     src = record.name if source is None else source

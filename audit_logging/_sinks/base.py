@@ -27,7 +27,7 @@ from audit_logging._security.sanitize import sanitize_payload
 from audit_logging._sinks.deadletter import DeadLetterFile
 from audit_logging.typing import FailedEventsCallback
 
-__all__ = ["SinkHandler", "logged_event"]
+__all__ = ["SinkHandler", "holds_logging_lock", "logged_by", "logged_event"]
 
 _log = logging.getLogger("audit_logging.sinks")
 
@@ -41,6 +41,23 @@ def logged_event(record: logging.LogRecord) -> Event[Any]:
     guarantee that no secret reaches a file, a table or a topic holds either way.
     """
     return sanitize_payload(record_to_event(record))
+
+
+def holds_logging_lock() -> bool:
+    """
+    True if this thread holds logging's module lock (``logging.shutdown``, ``dictConfig``),
+    where a sink must not wait long on a client thread that may need it to log.
+    """
+    is_owned = getattr(getattr(logging, "_lock", None), "_is_owned", None)
+    return bool(is_owned()) if callable(is_owned) else False
+
+
+def logged_by(record: logging.LogRecord, prefixes: tuple[str, ...]) -> bool:
+    """
+    True if the record comes from one of these loggers or their children (a sink's own client).
+    """
+    name = record.name
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
 
 
 class SinkHandler(logging.Handler):

@@ -7,7 +7,17 @@ written as bytes: the encoder escapes control characters and the line separators
 U+2028/U+2029/U+0085 and has a documented fallback for values JSON cannot hold,
 so no payload can start a new line and no character is dropped (there is no text
 layer with an error policy). python-json-logger is not used: its encoder would
-only duplicate that fallback. Formatters set on the handler are ignored.
+only duplicate that fallback. Formatters set on the handler are ignored;
+``format="ecs"``/``"ocsf"`` writes those renderings instead
+(:mod:`audit_logging._model.formats`).
+
+Time rotation (``when="midnight"``/``"hourly"``, UTC) is not concurrent-log-handler's
+``ConcurrentTimedRotatingFileHandler`` either: that one keeps the rollover time per
+process (so processes disagree at the boundary), names size rotations within a
+period by renaming the numbered ones, and gzips under the lock. Here the period of
+the current file is recorded once under the log's lock and read by every writer
+(:mod:`~audit_logging._sinks.file.periods`), and the backup is named for the period
+it holds (``audit.jsonl.2026-12-03``), never renamed again.
 
 Why not concurrent-log-handler's ``ConcurrentRotatingFileHandler``. Its design
 fights every promise made here, so this package reuses its *lock protocol* (an
@@ -49,12 +59,9 @@ has its line written by that write, without waiting for itself
 written yet, without waiting (for a bus whose ``close(timeout)`` ran out).
 
 Retention: keep everything by default; ``backup_count`` and ``max_age_days`` set
-limits, and ``0`` means "no limit" for both (so the stdlib's ``backupCount=0``
-keeps everything instead of truncating). The current file is never deleted. A
-process never gives a backup a time earlier than its previous one, so a clock
-stepped back does not reorder names. Retention and compression run in the
-background after each rotation and at start-up, and on demand with
-:meth:`run_maintenance` (e.g. from cron).
+limits, ``0`` meaning "no limit" (the stdlib's ``backupCount=0`` keeps everything).
+The current file is never deleted. Retention and compression run in the background
+after each rotation, at start-up and on :meth:`run_maintenance` (e.g. from cron).
 
 Files and paths. New files (log, backups, ``.gz``, lock files) get exactly
 ``mode`` (default ``0o640``) whatever the umask: ``os.open`` with the mode,
@@ -66,11 +73,9 @@ symbolic link: it is refused at construction and opened with ``O_NOFOLLOW``
 thereafter (``OSError`` ``ELOOP`` with a message saying so). The lock files are
 ``.<name>.lock`` and ``.<name>.maint.lock`` next to the log.
 
-Processes. Every process builds its own handler (gunicorn workers, or a handler
-inherited through ``fork``: ``os.register_at_fork`` gives the child fresh thread
-locks, its own descriptors and an empty batch, since the parent writes the
-events it had buffered). All processes writing one file must use the same
-settings.
+Processes. Every process has its own handler (a handler inherited through ``fork``
+gets fresh locks, descriptors and an empty batch in the child); all processes
+writing one file must use the same settings.
 """
 
 from __future__ import annotations
@@ -89,11 +94,13 @@ from audit_logging._integrity.replaying import is_replaying
 from audit_logging._integrity.settings import IntegrityOption
 from audit_logging._model import options
 from audit_logging._model.event import Event
+from audit_logging._model.formats import FORMATS, encoder
 from audit_logging._sinks.base import SinkHandler
 from audit_logging._sinks.file.files import symlink_error
 from audit_logging._sinks.file.maintenance import Maintenance
 from audit_logging._sinks.file.options import DEFAULT_MAX_BYTES, DEFAULT_MODE, file_options
 from audit_logging._sinks.file.pending import PendingBatch
+from audit_logging._sinks.file.periods import Periods
 from audit_logging._sinks.file.sealing import make_sealer, replay_flags
 from audit_logging._sinks.file.writer import LogWriter, WriteFailed
 from audit_logging._threads import new_thread
@@ -147,6 +154,14 @@ class RotatingJSONFileHandler(SinkHandler):
             "Proving the trail" in the README). Off, lines are the canonical JSON.
         integrity_key: The Ed25519 signer key (text, a file holding it, or a
             ``SigningKey``); implies ``integrity``.
+        when: Also rotate by time: ``"midnight"`` (one file per UTC day, named
+            ``<name>.YYYY-MM-DD``) or ``"hourly"`` (``<name>.YYYY-MM-DDTHH``); combined
+            with ``max_bytes``, a period that outgrows it continues in ``.1``, ``.2``...
+            None (the default) rotates by size only. See
+            :mod:`~audit_logging._sinks.file.periods`.
+        format: ``"canonical"`` (the default: what the command line and replay read),
+            ``"ecs"`` or ``"ocsf"`` (one ECS / OCSF document per line, for a SIEM's
+            shipper; see :mod:`audit_logging._model.formats`).
 
     Raises:
         ValueError: An option is out of range or two spellings of one option disagree.
@@ -174,7 +189,12 @@ class RotatingJSONFileHandler(SinkHandler):
         monotonic: Callable[[], float] = time.monotonic,
         integrity: IntegrityOption = None,
         integrity_key: SigningKey | str | os.PathLike[str] | None = None,
+        format: str = "canonical",
+        when: str | None = None,
     ) -> None:
+        self.format_name = options.text("format", format, choices=FORMATS)
+        self._encode = encoder(self.format_name)
+        when = options.text("when", when, none=True)
         flush_interval = options.number("flush_interval", flush_interval, minimum=0)
         batch_bytes = options.integer("batch_bytes", batch_bytes, minimum=1)
         compress = options.flag("compress", compress)
@@ -215,6 +235,7 @@ class RotatingJSONFileHandler(SinkHandler):
             fsync=bool(fsync),
             clock=clock,
             on_rotate=self._maintenance.request,
+            periods=None if when is None else Periods(self._dir, self._base, when, self._mode),
         )
         self._reporting = threading.local()
         self._sealer = make_sealer(
@@ -271,7 +292,7 @@ class RotatingJSONFileHandler(SinkHandler):
             OSError: Writing the due batch failed for this event (the other
                 events of that batch went to the failure callback).
         """
-        line = evt.to_json_bytes() + b"\n"
+        line = self._encode(evt) + b"\n"
         if self._sealer is not None and is_replaying():
             self._replayed.add(id(evt))
         try:

@@ -10,7 +10,9 @@ threads at once.
 
 - A whole batch is written with one ``os.write`` under one lock acquisition
   (concurrent-log-handler locks and writes once per record, through a text stream).
-- Rotation is a rename of the full file to a fresh time-stamped name and an
+- Rotation is a rename of the full file to a fresh time-stamped name (with
+  ``periods``, time rotation: to the name of the period it holds, and also when a
+  write finds the file's period over; :mod:`~audit_logging._sinks.file.periods`) and an
   ``open``; compression and retention happen later, elsewhere, so no writer in any
   process waits for gzip.
 - Between batches the inode behind the descriptor is compared with the one at the
@@ -32,6 +34,7 @@ from collections.abc import Callable
 from audit_logging._sinks.file import rotation as _rotation
 from audit_logging._sinks.file.files import fsync_dir, open_log_file
 from audit_logging._sinks.file.locking import FileLock
+from audit_logging._sinks.file.periods import Periods
 
 __all__ = ["LogWriter", "WriteFailed"]
 
@@ -59,6 +62,7 @@ class LogWriter:
         fsync: Fsync each batch, and the directory after a rotation.
         clock: POSIX time for the rotated names.
         on_rotate: Called after each rotation this writer did (starts maintenance).
+        periods: Time rotation (``when=``): the period bookkeeping; None rotates by size only.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class LogWriter:
         fsync: bool,
         clock: Callable[[], float],
         on_rotate: Callable[[], None],
+        periods: Periods | None = None,
     ) -> None:
         self._dir, self._base, self._mode = directory, basename, mode
         self.path = os.path.join(directory, basename)
@@ -78,6 +83,7 @@ class LogWriter:
         self._fsync = fsync
         self._clock = clock
         self._on_rotate = on_rotate
+        self._periods = periods
         self._lock_file = FileLock(os.path.join(directory, f".{basename}.lock"), mode)
         self._fd: int | None = None
         self._expected_end = -1
@@ -125,6 +131,8 @@ class LogWriter:
             raise WriteFailed(0, exc) from exc
         try:
             fd, size = self._current()
+            if self._periods is not None:
+                fd, size = self._rotate_if_period_over(fd, size)
             if self._switched:
                 self._switched = False
                 self.new_files.append(0)
@@ -202,7 +210,21 @@ class LogWriter:
         fd, created = open_log_file(self.path, self._mode)
         self._fd = fd
         self._expected_end = 0 if created else -1
+        if created and self._periods is not None:
+            self._periods.set(fd, self._periods.start_of(self._clock()))
         return fd, os.fstat(fd).st_size
+
+    def _rotate_if_period_over(self, fd: int, size: int) -> tuple[int, int]:
+        """
+        With time rotation: rotate a non-empty file whose period is over (lock held).
+        """
+        periods = self._periods
+        assert periods is not None
+        now = self._clock()
+        start = periods.of_file(fd, now)
+        if size and periods.start_of(now) > start and self._rotate(fd):
+            fd, size = self._current()
+        return fd, size
 
     def _rotate(self, fd: int) -> bool:
         """
@@ -211,9 +233,14 @@ class LogWriter:
         Returns False, and the caller keeps writing to the full file, when the
         rename fails: an oversized file is better than refused events.
         """
-        # Never let this process's backup names go back in time (a clock stepped back).
-        self._last_stamp = max(self._clock(), self._last_stamp + 1e-6)
-        stem = _rotation.rotated_stem(self._dir, self._base, self._last_stamp, os.getpid())
+        periods = self._periods
+        if periods is not None:
+            label = periods.label(periods.of_file(fd, self._clock()))
+            stem = _rotation.dated_stem(self._dir, self._base, label)
+        else:
+            # Never let this process's backup names go back in time (a clock stepped back).
+            self._last_stamp = max(self._clock(), self._last_stamp + 1e-6)
+            stem = _rotation.rotated_stem(self._dir, self._base, self._last_stamp, os.getpid())
         try:
             os.rename(self.path, os.path.join(self._dir, stem))
         except OSError as exc:
@@ -253,6 +280,8 @@ class LogWriter:
         self._expected_end = -1
         self._deferred = []
         self._lock_file.forget_after_fork()
+        if self._periods is not None:
+            self._periods.forget()
 
 
 def _complete(lines: list[bytes], done: int, end: int, prefix: int, reached: int) -> int:

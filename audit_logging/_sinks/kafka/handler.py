@@ -73,7 +73,8 @@ from audit_logging._integrity import SigningKey, is_replaying
 from audit_logging._integrity.settings import IntegrityOption
 from audit_logging._model import options
 from audit_logging._model.event import Event
-from audit_logging._sinks.base import SinkHandler
+from audit_logging._model.formats import FORMATS, encoder
+from audit_logging._sinks.base import SinkHandler, holds_logging_lock, logged_by
 from audit_logging._sinks.deadletter import DeadLetterFile
 from audit_logging._sinks.kafka.backend import Backend, RecordTooLarge, default_config
 from audit_logging._sinks.kafka.sealing import HEADERS_SIZE, make_record_sealer
@@ -95,14 +96,6 @@ def traceparent(evt: Event[Any]) -> bytes | None:
     if not sc.is_valid:
         return None
     return b"00-%032x-%016x-%02x" % (sc.trace_id, sc.span_id, sc.trace_flags)
-
-
-def _holds_logging_lock() -> bool:
-    """
-    True if this thread holds logging's module lock (where kafka-python#1931 deadlocked).
-    """
-    is_owned = getattr(getattr(logging, "_lock", None), "_is_owned", None)
-    return bool(is_owned()) if callable(is_owned) else False
 
 
 def _describe(exc: BaseException) -> str:
@@ -154,6 +147,8 @@ class KafkaHandler(SinkHandler):
         key_by: ``"id"`` (default) or ``"context_id"``.
         dead_letter_dir: where records too large for Kafka are written.
         close_timeout: seconds ``close`` waits for outstanding records.
+        format: the record value: ``"canonical"`` (default), ``"ecs"`` or ``"ocsf"``
+            (see :mod:`audit_logging._model.formats`); key and headers are the same.
         connect: connect at construction (``False``: at the first event). A broker
             that is down then is logged, not raised; an option the client refuses
             raises ``ValueError`` either way (unknown names are checked up front).
@@ -179,6 +174,7 @@ class KafkaHandler(SinkHandler):
         key_by: str = "id",
         dead_letter_dir: str | os.PathLike[str] | None = None,
         close_timeout: float = 10.0,
+        format: str = "canonical",
         connect: bool = True,
         level: int | str = logging.NOTSET,
         integrity: IntegrityOption = None,
@@ -186,6 +182,7 @@ class KafkaHandler(SinkHandler):
         **producer_config: Any,
     ) -> None:
         super().__init__(level)
+        self._encode = encoder(options.text("format", format, choices=FORMATS))
         options.names("bootstrap_servers", bootstrap_servers)
         topic = options.text("topic", topic)
         key_by = options.text("key_by", key_by, choices=("id", "context_id"))
@@ -255,11 +252,7 @@ class KafkaHandler(SinkHandler):
         """
         Drop the Kafka clients' own records (and ours) before any other filter.
         """
-        name = record.name
-        for prefix in _IGNORED_LOGGERS:
-            if name == prefix or name.startswith(prefix + "."):
-                return False
-        return bool(super().filter(record))
+        return not logged_by(record, _IGNORED_LOGGERS) and bool(super().filter(record))
 
     def write_event(self, evt: Event[Any]) -> None:
         """
@@ -271,7 +264,7 @@ class KafkaHandler(SinkHandler):
         """
         if self._closed or self._abandoned:
             raise KafkaSinkError(f"{self._label} is closed")
-        value = evt.to_json_bytes()
+        value = self._encode(evt)
         key = ((evt.context_id if self._by_context else "") or evt.id).encode("utf-8")
         type_bytes = evt.type.encode("utf-8")
         headers = [("event_type", type_bytes)]
@@ -412,7 +405,7 @@ class KafkaHandler(SinkHandler):
         if timeout is None:
             # Under logging's module lock (logging.shutdown, dictConfig) the client's
             # threads block as soon as they log, so waiting longer cannot help.
-            timeout = self._close_timeout if _holds_logging_lock() else self._wait
+            timeout = self._close_timeout if holds_logging_lock() else self._wait
         deadline = time.monotonic() + timeout
         try:
             self._backend.kick()

@@ -28,6 +28,7 @@ from audit_logging.sinks.kafka import (
     KafkaHandler,
     traceparent,
 )
+from tests._helpers import SPAN, Offset
 from tests.sinks.kafka._support import BACKENDS, FAST_FAIL, make, options
 from tests.sinks.kafka_fixtures import (
     KafkaProxy,
@@ -44,24 +45,6 @@ pytest.importorskip("confluent_kafka")
 pytestmark = pytest.mark.filterwarnings(
     "ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning"
 )
-
-
-SPAN = SpanContext(
-    trace_id=0x4BF92F3577B34DA6A3CE929D0E0E4736,
-    span_id=0x00F067AA0BA902B7,
-    is_remote=False,
-    trace_flags=TraceFlags(TraceFlags.SAMPLED),
-)
-
-
-class Offset:
-    """A clock the test moves forward (for circuit-breaker timeouts) on top of real time."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.monotonic() + self.offset
 
 
 @pytest.mark.timeout(30)
