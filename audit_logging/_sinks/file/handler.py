@@ -7,9 +7,8 @@ written as bytes: the encoder escapes control characters and the line separators
 U+2028/U+2029/U+0085 and has a documented fallback for values JSON cannot hold,
 so no payload can start a new line and no character is dropped (there is no text
 layer with an error policy). python-json-logger is not used: its encoder would
-only duplicate that fallback. Formatters set on the handler are ignored;
-``format="ecs"``/``"ocsf"`` writes those renderings instead
-(:mod:`audit_logging._model.formats`).
+only duplicate that fallback. Formatters are ignored; ``format="ecs"``/``"ocsf"``
+writes those renderings instead (:mod:`audit_logging._model.formats`).
 
 Time rotation (``when="midnight"``/``"hourly"``, UTC) is not concurrent-log-handler's
 ``ConcurrentTimedRotatingFileHandler`` either: that one keeps the rollover time per
