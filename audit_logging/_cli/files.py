@@ -49,9 +49,11 @@ class UnfilterableFormat(NotAnEvent):
     """
 
 
-def trail_files(path: str, *, rotated: bool = True) -> list[str]:
+def trail_files(path: str, *, rotated: bool = True) -> list[tuple[str, str | None]]:
     """
-    The backups of ``path`` (rotation order, each once) then ``path`` if it exists.
+    ``(file, stem)`` for the backups of ``path`` (rotation order, each once), then
+    ``(path, None)`` if it exists. The stem (the name without ``.gz``) is what
+    ``tail --follow`` remembers as printed.
 
     Raises:
         CLIError: the directory does not exist.
@@ -61,15 +63,15 @@ def trail_files(path: str, *, rotated: bool = True) -> list[str]:
     directory, base = os.path.split(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise CLIError(f"--file: no directory {safe_text(directory, 200)}")
-    names: list[str] = []
+    names: list[tuple[str, str | None]] = []
     if rotated:
         seen: set[str] = set()
         for backup in scan_rotated(directory, base):
             if backup.stem not in seen:
                 seen.add(backup.stem)
-                names.append(backup.path)
+                names.append((backup.path, backup.stem))
     if os.path.isfile(path):
-        names.append(path)
+        names.append((path, None))
     return names
 
 

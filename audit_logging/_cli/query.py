@@ -182,7 +182,7 @@ def _from_file(
         raise CLIError(f"--file: no audit file at {safe_text(path, 200)} (nor rotated backups)")
     skipped = 0
     matching = []
-    for lines in map(file_lines, names):
+    for lines in (file_lines(name) for name, _ in names):
         for name, lineno, raw in lines:
             if not raw.strip():
                 continue
