@@ -257,7 +257,11 @@ def _already_exists(exc: sa.exc.DBAPIError) -> bool:
     )
 
 
-def _create(engine: Engine, metadata: sa.MetaData, table: sa.Table) -> None:
+_LATER_INDEXED = frozenset({"actor_id", "type"})
+"""Columns whose index a later version added (issues 15 and 18): best effort on old tables."""
+
+
+def _create(engine: Engine, metadata: sa.MetaData, table: sa.Table, strict: bool) -> None:
     # A table made by an earlier version: add the columns it lacks before their index
     # (a missing table is left to create_all). Refused (no ALTER privilege): the table
     # is still usable in its old layout, and the writer says so.
@@ -272,11 +276,29 @@ def _create(engine: Engine, metadata: sa.MetaData, table: sa.Table) -> None:
             type(exc.orig).__name__,
         )
         scoped = False
+    later = [i for i in table.indexes if _LATER_INDEXED & {c.name for c in i.columns}]
     with engine.begin() as conn:
         metadata.create_all(conn, checkfirst=True)
         for index in table.indexes:
-            if scoped or "actor_id" not in index.columns:
+            if index not in later:
                 index.create(conn, checkfirst=True)
+    for index in later:
+        if not scoped and "actor_id" in index.columns:
+            continue
+        try:
+            with engine.begin() as conn:
+                index.create(conn, checkfirst=True)
+        except sa.exc.DBAPIError as exc:
+            if strict or _already_exists(exc):
+                raise
+            # Not the table's owner: the sink still writes; queries are just slower.
+            _log.warning(
+                "could not create index %s on table %s (%s); run setup_database as the "
+                "table's owner to add it",
+                index.name,
+                table.name,
+                type(exc.orig).__name__,
+            )
 
 
 def create_tables(
@@ -295,14 +317,14 @@ def create_tables(
     metadata = sa.MetaData()
     audit = audit_table(metadata, table)
     try:
-        _create(engine, metadata, audit)
+        _create(engine, metadata, audit, strict)
     except sa.exc.DBAPIError as exc:
         if not _already_exists(exc):
             raise
         # Another process created the table or an index between our check and
         # our CREATE (PostgreSQL may report that as a unique violation on pg_type).
         _log.debug("retrying setup of table %s after %s", table, type(exc).__name__)
-        _create(engine, metadata, audit)
+        _create(engine, metadata, audit, strict)
     gin = gin_index_name(table) if gin_index else None
     ensure_payload_json(engine, table, gin_index=gin, strict=strict)
 
