@@ -196,9 +196,7 @@ def _from_file(
             if wanted.matches(evt):
                 matching.append(evt)
     if skipped:
-        print(
-            f"audit-logging query: {skipped} line(s) that are not events skipped", file=sys.stderr
-        )
+        print(f"audit-logging query: skipped {skipped} line(s) not events", file=sys.stderr)
     if limit:
         newest = heapq.nlargest(limit, matching, key=_newest)
     else:
