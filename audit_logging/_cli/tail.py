@@ -14,7 +14,8 @@ then only matching events are shown).
 trail before following, like ``tail -n``; ``--type`` and ``--context-id`` filter
 (as ``query`` does, :mod:`audit_logging._cli.filters`); ``--json`` prints each line
 as it is in the file (canonical, ECS or OCSF), made terminal-safe, instead of the
-readable form.
+readable form; a line that is not JSON is then marked on stderr, so stdout stays
+JSON lines.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import collections
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import IO
@@ -29,6 +31,7 @@ from typing import IO
 from audit_logging._cli.common import CLIError, event_line, json_text, make_console, safe_text
 from audit_logging._cli.files import NotAnEvent, canonical_event, file_lines, trail_files
 from audit_logging._cli.filters import EventFilter
+from audit_logging._model.encoding import loads
 
 __all__ = ["add_arguments", "run"]
 
@@ -133,14 +136,14 @@ def _printer(as_json: bool) -> Show:
     from rich.text import Text
 
     console = make_console()
+    errors = make_console(sys.stderr)
 
     def show(raw: bytes, source: str, lineno: int) -> None:
         line = raw.rstrip(b"\r\n")
         if not line.strip():
             return
-        if as_json and lineno:
-            out = json_text(line.decode("utf-8", "backslashreplace")) + "\n"
-            console.file.write(out)
+        if as_json and lineno and _is_json(line):
+            console.file.write(json_text(line.decode("utf-8")) + "\n")
             return
         try:
             evt = canonical_event(line)
@@ -148,11 +151,20 @@ def _printer(as_json: bool) -> Show:
             where = safe_text(os.path.basename(source), 200)
             text = Text(f"{where}:{lineno}: not an event: ", style="yellow")
             text.append(safe_text(line.decode("utf-8", "backslashreplace"), 300))
-            console.print(text, soft_wrap=True)
+            # With --json, stdout stays JSON lines: the marker goes to stderr.
+            (errors if as_json else console).print(text, soft_wrap=True)
             return
         console.print(event_line(evt), soft_wrap=True)
 
     return show
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        loads(line)
+    except ValueError:
+        return False
+    return True
 
 
 def _read_current(path: str, show: Show) -> _Start | None:
