@@ -19,8 +19,9 @@ whole row. The expression therefore yields NULL for a payload holding an unescap
 all), so such an event is still stored, just not found by payload queries.
 
 The column is added with ``ALTER TABLE ... ADD COLUMN IF NOT EXISTS``: on an
-existing table PostgreSQL rewrites it once, under an exclusive lock (writes wait),
-so a large table is best migrated with ``audit-logging setup-db`` in a quiet moment.
+existing table PostgreSQL rewrites it once, under an exclusive lock (writes wait).
+So the sink adds it only to a table it creates; an existing table is migrated by
+the explicit ``setup_database`` / ``audit-logging setup-db``, in a quiet moment.
 A server before PostgreSQL 12 (no generated columns) or a role without ``ALTER``
 gets a warning and a table without the column; queries then parse ``payload`` on
 the fly with the same expression.
@@ -108,14 +109,20 @@ def _add_column(engine: Engine, table: str) -> str | None:
 
 
 def ensure_payload_json(
-    engine: Engine, table: str, *, gin_index: str | None = None, strict: bool = False
+    engine: Engine,
+    table: str,
+    *,
+    gin_index: str | None = None,
+    strict: bool = False,
+    add: bool = True,
 ) -> str | None:
     """
     On PostgreSQL, give ``table`` its JSONB payload column and the GIN index ``gin_index``.
 
-    Returns the JSONB column's name (None elsewhere, or when it could not be added).
-    A refusal is logged as a warning (the sink still stores events without the
-    column), or raised when ``strict`` (``setup_database``, ``setup-db``).
+    Returns the JSONB column's name (None elsewhere, or when there is none). A
+    refusal is logged as a warning (the sink still stores events without the
+    column), or raised when ``strict`` (``setup_database``, ``setup-db``). Without
+    ``add`` a missing column is not added (that rewrites the table) but reported.
 
     Raises:
         sqlalchemy.exc.DBAPIError: with ``strict``, the database refused.
@@ -125,7 +132,16 @@ def ensure_payload_json(
             _log.info("gin_index applies to PostgreSQL only; table %s has none", table)
         return None
     try:
-        column = json_column(engine, table) or _add_column(engine, table)
+        column = json_column(engine, table)
+        if column is None and not add:
+            _log.warning(
+                "table %s has no payload_json column: payload queries parse the text "
+                "payload (no index); run `audit-logging setup-db` (or setup_database) once "
+                "to add it, which rewrites the table",
+                table,
+            )
+            return None
+        column = column or _add_column(engine, table)
         if column is not None and gin_index:
             quote = engine.dialect.identifier_preparer.quote
             ddl = (

@@ -308,14 +308,19 @@ def create_tables(
     Create ``table`` and its indexes if missing (the core of :func:`setup_database`).
 
     On PostgreSQL also the generated ``payload_json`` column and, with ``gin_index``,
-    its GIN index; failing to add those is a warning unless ``strict``. Callers run
-    it inside :func:`~audit_logging._sinks.database.errors.database_errors`.
+    its GIN index. ``strict`` is the explicit setup (:func:`setup_database`): it
+    adds the column to an existing table too (a one-time table rewrite) and raises
+    what the database refuses. Without it (the sink, at its first write) the column
+    comes only with a table created now, and refusals are warnings: a service start
+    must never rewrite a large table under an exclusive lock. Callers run it inside
+    :func:`~audit_logging._sinks.database.errors.database_errors`.
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database refused or is unreachable.
     """
     metadata = sa.MetaData()
     audit = audit_table(metadata, table)
+    existed = engine.dialect.name == "postgresql" and sa.inspect(engine).has_table(table)
     try:
         _create(engine, metadata, audit, strict)
     except sa.exc.DBAPIError as exc:
@@ -326,7 +331,7 @@ def create_tables(
         _log.debug("retrying setup of table %s after %s", table, type(exc).__name__)
         _create(engine, metadata, audit, strict)
     gin = gin_index_name(table) if gin_index else None
-    ensure_payload_json(engine, table, gin_index=gin, strict=strict)
+    ensure_payload_json(engine, table, gin_index=gin, strict=strict, add=strict or not existed)
 
 
 def setup_database(

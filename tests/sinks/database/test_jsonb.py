@@ -9,6 +9,7 @@ is a no-op and the type index exists. Against the real servers.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -178,3 +179,28 @@ def test_verify_passes_with_the_generated_column(pg_db: Database) -> None:
             "WHERE strpos(payload, '\"u3\"') > 0"
         )
     assert not verify_database(pg_db.url, Keyring([key]), table=table).ok()
+
+
+@pytest.mark.timeout(60)
+def test_the_sink_never_rewrites_an_existing_table(
+    pg_db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler on an existing table without payload_json stores events, adds the cheap
+    indexes, but not the column (a table rewrite under an exclusive lock): it says to run
+    setup-db, and payload queries still work by parsing the text."""
+    table = _old_text_layout(pg_db)
+    caplog.set_level(logging.WARNING, logger="audit_logging.sinks")
+    handler = DatabaseHandler(pg_db.url, table=table)
+    handler.write_event(new_event("new_row", "svc", {"user_id": "u1", "n": 9}))
+    handler.close()
+    columns = {c["name"] for c in sa.inspect(pg_db.engine).get_columns(table)}
+    assert "payload_json" not in columns
+    assert "actor_id" in columns  # the metadata-only columns are added as before
+    assert _schema.type_index_name(table) in _pg_indexes(pg_db, table)
+    assert any("setup-db" in r.getMessage() for r in caplog.records)
+    assert _where(pg_db, table, "user_id=u1") == [
+        '{"user_id":"u1","n":1}',
+        '{"user_id":"u1","n":9}',
+    ]
+    setup_database(pg_db.engine, table)
+    assert "payload_json" in {c["name"] for c in sa.inspect(pg_db.engine).get_columns(table)}
