@@ -15,7 +15,13 @@ from tests.sinks.conftest import Database
 
 
 def _indexes(db: Database, table: str) -> set[str]:
-    return {str(i["name"]) for i in sa.inspect(db.engine).get_indexes(table)}
+    # A fresh engine: a pooled SQLite connection that predates the DDL of another
+    # connection can report no indexes (pysqlite caches the schema per connection).
+    engine = sa.create_engine(db.url)
+    try:
+        return {str(i["name"]) for i in sa.inspect(engine).get_indexes(table)}
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.timeout(60)
@@ -28,6 +34,7 @@ def test_setup_db_creates_the_table_and_the_gin_index_only_when_asked(
     assert f"table {plain} ready" in out
     assert f"index {_schema.type_index_name(plain)} (type)" in out
     assert _schema.gin_index_name(plain) not in _indexes(db, plain)
+    assert len(_indexes(db, plain)) == 4
     assert main(["setup-db", "--db", db.url, "--table", gin, "--gin-index"]) == 0
     out = capsys.readouterr().out
     if db.name == "postgresql":
