@@ -18,7 +18,9 @@ them import without SQLAlchemy, and those that need it raise
 Inside, one module per responsibility: ``handler`` (accepting events, the backlog
 and the flusher thread), ``batches`` (retries, isolating a bad row, dead letters),
 ``writer`` (the SQL of each dialect), ``sealing`` and ``verify`` (integrity),
-``rows`` (events to rows and back), ``schema`` (the table), ``engine`` (engine
+``rows`` (events to rows and back), ``schema`` (the table), ``migrate`` (columns
+added to old tables), ``jsonb`` (the JSONB payload column and GIN index on
+PostgreSQL), ``payload_filter`` (SQL for payload field filters), ``engine`` (engine
 building, masked URLs), ``errors`` (every
 SQLAlchemy error translated in one place), ``watchdog`` (cutting a hung connection)
 and ``api`` (the functions above that import SQLAlchemy on first use).
