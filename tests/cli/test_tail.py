@@ -19,6 +19,32 @@ from audit_logging.events import Event, new_event
 from tests.cli._support import ENV, assert_clear_error, cli
 
 
+def _follow(
+    cwd: Path, options: list[str], sink: Any, events: list[Event[Any]], *, lines: int
+) -> list[str]:
+    """Run `tail --file audit.jsonl <options>`, wait for its first line, write ``events``
+    through ``sink`` (closed after), and return the first ``lines`` lines it printed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "audit_logging", "tail", "--file", "audit.jsonl", *options],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    try:
+        assert proc.stdout is not None
+        seen = [proc.stdout.readline()]
+        for evt in events:
+            sink.write_event(evt)
+        sink.close()
+        seen += [proc.stdout.readline() for _ in range(lines - 1)]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    return seen
+
+
 def _line(marker: str) -> bytes:
     return new_event("log_info", "tail-test", {"message": marker, "fields": {}}).to_json_bytes()
 
@@ -48,24 +74,10 @@ def test_tail_follow_prints_new_events_across_rotations(tmp_path: Path) -> None:
 
     sink = RotatingJSONFileHandler(tmp_path / "audit.jsonl", max_bytes=300, flush_interval=0)
     sink.write_event(new_event("log_info", "t", {"message": "marker-0", "fields": {}}))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "audit_logging", "tail", "--file", "audit.jsonl", "--follow"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    )
-    try:
-        assert proc.stdout is not None
-        seen = [proc.stdout.readline()]
-        for i in range(1, 6):
-            sink.write_event(new_event("log_info", "t", {"message": f"marker-{i}", "fields": {}}))
-        sink.close()
-        seen += [proc.stdout.readline() for _ in range(5)]
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
+    more = [
+        new_event("log_info", "t", {"message": f"marker-{i}", "fields": {}}) for i in range(1, 6)
+    ]
+    seen = _follow(tmp_path, ["--follow"], sink, more, lines=6)
     markers = [line.split('"message":"')[1].split('"')[0] for line in seen]
     assert markers == [f"marker-{i}" for i in range(6)]
     assert len(list(tmp_path.glob("audit.jsonl.*"))) >= 4
@@ -177,25 +189,11 @@ def test_tail_follow_with_n_and_type_keeps_following_across_rotations(tmp_path: 
 
     _trail(tmp_path)
     sink = RotatingJSONFileHandler(tmp_path / "audit.jsonl", max_bytes=400, flush_interval=0)
-    argv = ["tail", "--file", "audit.jsonl", "-f", "-n", "1", "--type", "order_paid", "--json"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "audit_logging", *argv],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=ENV,
-    )
-    try:
-        assert proc.stdout is not None
-        seen = [proc.stdout.readline()]
-        for i in range(12, 24):
-            kind = "order_paid" if i % 3 == 0 else "log_info"
-            sink.write_event(new_event(kind, "t", {"message": f"marker-{i}", "fields": {}}))
-        sink.close()
-        seen += [proc.stdout.readline() for _ in range(4)]
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
+    more = [
+        new_event("order_paid" if i % 3 == 0 else "log_info", "t", {"message": f"marker-{i}"})
+        for i in range(12, 24)
+    ]
+    argv = ["-f", "-n", "1", "--type", "order_paid", "--json"]
+    seen = _follow(tmp_path, argv, sink, more, lines=5)
     assert _markers("".join(seen)) == ["9", "12", "15", "18", "21"]
     assert len(list(tmp_path.glob("audit.jsonl.*"))) >= 6

@@ -42,6 +42,7 @@ from sqlalchemy.dialects import postgresql as sa_pg
 from sqlalchemy.engine import Engine
 
 from audit_logging._sinks.database.errors import driver_error_is
+from audit_logging._sinks.database.migrate import execute_ddl
 
 __all__ = [
     "PAYLOAD_JSON",
@@ -98,13 +99,8 @@ def _add_column(engine: Engine, table: str) -> str | None:
         f"ALTER TABLE {quote(table)} ADD COLUMN IF NOT EXISTS {quote(PAYLOAD_JSON)} "
         f"JSONB GENERATED ALWAYS AS ({PAYLOAD_JSON_SQL}) STORED"
     )
-    try:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(ddl)
-    except sa.exc.DBAPIError as exc:
-        if not _exists(exc):
-            raise
-    _log.info("added the generated column payload_json to table %s", table)
+    if execute_ddl(engine, ddl, done_already=_exists):
+        _log.info("added the generated column payload_json to table %s", table)
     return PAYLOAD_JSON
 
 
@@ -148,12 +144,7 @@ def ensure_payload_json(
                 f"CREATE INDEX IF NOT EXISTS {quote(gin_index)} ON {quote(table)} "
                 f"USING gin ({quote(column)} jsonb_path_ops)"
             )
-            try:
-                with engine.begin() as conn:
-                    conn.exec_driver_sql(ddl)
-            except sa.exc.DBAPIError as exc:
-                if not _exists(exc):  # created by another process meanwhile
-                    raise
+            execute_ddl(engine, ddl, done_already=_exists)  # or made by another process
     except sa.exc.DBAPIError as exc:
         if strict:
             raise

@@ -22,6 +22,7 @@ from audit_logging.events import new_event
 from audit_logging.integrity import Keyring, generate_signing_key, verify_database
 from audit_logging.sinks.database import DatabaseHandler, setup_database
 from tests.sinks.conftest import Database
+from tests.sinks.database._support import old_layout
 
 
 def _pg_indexes(db: Database, table: str) -> dict[str, str]:
@@ -33,24 +34,8 @@ def _pg_indexes(db: Database, table: str) -> dict[str, str]:
 
 
 def _old_text_layout(db: Database, rows: int = 3) -> str:
-    """A table as versions before issue 15 made it (text payload, no type index), with rows."""
-    table = db.new_table()
-    full = _schema.audit_table(sa.MetaData(), table)
-    old = sa.Table(
-        table,
-        sa.MetaData(),
-        *(c._copy() for c in full.columns if c.name in _schema.BASE_COLUMNS),
-        **full.kwargs,
-    )
-    ctx_index, time_index = _schema.index_names(table)
-    sa.Index(ctx_index, old.c.context_id)
-    sa.Index(time_index, old.c.time)
-    old.create(db.engine)
-    handler = DatabaseHandler(db.engine, table=table, create_table=False)
-    for i in range(rows):
-        handler.write_event(new_event("old_row", "svc", {"user_id": f"u{i}", "n": i}))
-    handler.close()
-    return table
+    """A table of the layout before issue 15 (text payload, no type index), with rows."""
+    return old_layout(db, [{"user_id": f"u{i}", "n": i} for i in range(rows)])
 
 
 def _where(db: Database, table: str, *filters: str) -> list[str]:
