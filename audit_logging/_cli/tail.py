@@ -29,7 +29,13 @@ from collections.abc import Callable, Iterator
 from typing import IO
 
 from audit_logging._cli.common import CLIError, event_line, json_text, make_console, safe_text
-from audit_logging._cli.files import NotAnEvent, canonical_event, file_lines, trail_files
+from audit_logging._cli.files import (
+    NotAnEvent,
+    UnfilterableFormat,
+    canonical_event,
+    file_lines,
+    trail_files,
+)
 from audit_logging._cli.filters import EventFilter
 from audit_logging._model.encoding import loads
 
@@ -126,6 +132,8 @@ def _predicate(wanted: EventFilter) -> Callable[[bytes], bool] | None:
     def wants(raw: bytes) -> bool:
         try:
             return wanted.matches(canonical_event(raw))
+        except UnfilterableFormat as exc:
+            raise CLIError(f"--type/--context-id: {exc}") from None
         except NotAnEvent:
             return False
 

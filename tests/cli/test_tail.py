@@ -197,3 +197,21 @@ def test_tail_follow_with_n_and_type_keeps_following_across_rotations(tmp_path: 
     seen = _follow(tmp_path, argv, sink, more, lines=5)
     assert _markers("".join(seen)) == ["9", "12", "15", "18", "21"]
     assert len(list(tmp_path.glob("audit.jsonl.*"))) >= 6
+
+
+def test_tail_filters_ecs_lines_and_refuses_to_filter_ocsf(tmp_path: Path) -> None:
+    from audit_logging.sinks.file import RotatingJSONFileHandler
+
+    for fmt in ("ecs", "ocsf"):
+        sink = RotatingJSONFileHandler(tmp_path / f"{fmt}.jsonl", format=fmt, flush_interval=0)
+        for i in range(4):
+            kind = "order_paid" if i % 2 else "log_info"
+            sink.write_event(new_event(kind, "t", {"message": f"marker-{i}"}, context_id="c1"))
+        sink.close()
+    done = cli(tmp_path, "tail", "--file", "ecs.jsonl", "--type", "order_paid", "--json")
+    assert [json.loads(line)["message"] for line in done.stdout.splitlines()] == [
+        "marker-1",
+        "marker-3",
+    ]
+    assert _markers(cli(tmp_path, "tail", "--file", "ocsf.jsonl", "-n", "1").stdout) == ["3"]
+    assert_clear_error(cli(tmp_path, "tail", "--file", "ocsf.jsonl", "--context-id", "c1"), "OCSF")

@@ -14,7 +14,8 @@ the values are still bound parameters, never SQL text:
   ``json_extract(payload, :path)`` the value (``$.user.id``).
 - MySQL/MariaDB: ``JSON_TYPE(JSON_EXTRACT(payload, :path))`` and
   ``JSON_UNQUOTE(...)``, compared under ``utf8mb4_bin`` so ``U1`` does not match
-  ``u1`` (the connection's default collation is case-insensitive).
+  ``u1`` (the connection's default collation is case-insensitive), and by length,
+  because ``utf8mb4_bin`` ignores trailing spaces (``'u1 ' = 'u1'``).
 """
 
 from __future__ import annotations
@@ -94,8 +95,14 @@ def _mysql(table: sa.Table, field: FieldFilter, path: str) -> Any:
     options = []
     for c in field.candidates:
         if isinstance(c, str):
+            value: sa.BindParameter[str] = sa.bindparam(None, c)
             options.append(
-                sa.and_(kind == "STRING", text == sa.collate(sa.bindparam(None, c), "utf8mb4_bin"))
+                sa.and_(
+                    kind == "STRING",
+                    text == sa.collate(value, "utf8mb4_bin"),
+                    # utf8mb4_bin pads: 'u1 ' = 'u1'. Equal lengths make it exact.
+                    sa.func.char_length(text) == sa.func.char_length(value),
+                )
             )
         elif c is None:
             options.append(kind == "NULL")
