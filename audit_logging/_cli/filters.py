@@ -28,12 +28,16 @@ def field_filters(texts: Sequence[str] | None) -> list[FieldFilter]:
     Parse the ``--where KEY=VALUE`` options.
 
     Raises:
-        CLIError: one is not ``KEY=VALUE`` or its key is not a dotted identifier path.
+        CLIError: one is not ``KEY=VALUE``, its key is not a dotted identifier path,
+            or it is not UTF-8.
     """
     filters = []
     for text in texts or ():
         try:
+            text.encode("utf-8")  # argv bytes that are not UTF-8 arrive as lone surrogates
             filters.append(parse_filter(text))
+        except UnicodeEncodeError:
+            raise CLIError(f"--where: {safe_text(text, 200)!r} is not valid UTF-8") from None
         except ValueError as exc:
             raise CLIError(f"--where: {safe_text(exc, 400)}") from None
     return filters

@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-Show = Callable[[bytes, str, int], None]
+_Show = Callable[[bytes, str, int], None]
 _Start = tuple[IO[bytes], tuple[int, int], int]
 
 
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     last: collections.deque[tuple[bytes, str, int]] = collections.deque(maxlen=args.lines)
 
     def keep(raw: bytes, source: str, lineno: int) -> None:
-        if wants is None or wants(raw):
+        if raw.strip() and (wants is None or wants(raw)):
             last.append((raw, source, lineno))
 
     first = show if args.lines is None else keep
@@ -140,7 +140,7 @@ def _predicate(wanted: EventFilter) -> Callable[[bytes], bool] | None:
     return wants
 
 
-def _printer(as_json: bool) -> Show:
+def _printer(as_json: bool) -> _Show:
     from rich.text import Text
 
     console = make_console()
@@ -175,7 +175,7 @@ def _is_json(line: bytes) -> bool:
     return True
 
 
-def _read_current(path: str, show: Show) -> _Start | None:
+def _read_current(path: str, show: _Show) -> _Start | None:
     """
     Show the complete lines of the current file and keep it open where they end (to follow).
     """
@@ -207,7 +207,7 @@ def _lines(stream: IO[bytes]) -> Iterator[bytes]:
 
 
 def _follow(
-    path: str, show: Show, known: set[str], *, catch_up: bool, start: _Start | None = None
+    path: str, show: _Show, known: set[str], *, catch_up: bool, start: _Start | None = None
 ) -> None:
     """
     Print new lines as they arrive, across rotations, until interrupted.

@@ -202,3 +202,13 @@ def test_file_query_missing_file_is_a_clear_error(
 ) -> None:
     assert main(["query", "--file", str(tmp_path / "none.jsonl")]) == 2
     assert "no audit file" in capsys.readouterr().err
+
+
+def test_a_value_that_is_not_utf8_is_a_clear_error(
+    sqlite_db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """argv bytes that are not UTF-8 reach Python as lone surrogates: refused, no traceback."""
+    status = main(["query", "--db", sqlite_db.url, "--where", "user_id=a\udcff"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "not valid UTF-8" in err
