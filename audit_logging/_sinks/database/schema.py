@@ -265,6 +265,7 @@ def _create(engine: Engine, metadata: sa.MetaData, table: sa.Table, strict: bool
     # A table made by an earlier version: add the columns it lacks before their index
     # (a missing table is left to create_all). Refused (no ALTER privilege): the table
     # is still usable in its old layout, and the writer says so.
+    existed = sa.inspect(engine).has_table(table.name)
     scoped = True
     try:
         add_columns(engine, table, SCOPE_COLUMNS)
@@ -282,8 +283,11 @@ def _create(engine: Engine, metadata: sa.MetaData, table: sa.Table, strict: bool
         for index in table.indexes:
             if index not in later:
                 index.create(conn, checkfirst=True)
+    if not existed:  # create_all made them all
+        return
+    present = {i["name"] for i in sa.inspect(engine).get_indexes(table.name)}
     for index in later:
-        if not scoped and "actor_id" in index.columns:
+        if index.name in present or (not scoped and "actor_id" in index.columns):
             continue
         try:
             with engine.begin() as conn:
