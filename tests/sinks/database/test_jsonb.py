@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from audit_logging._cli.main import main
 from audit_logging._model.fieldpath import parse_filter
 from audit_logging._sinks.database import payload_conditions
 from audit_logging._sinks.database import schema as _schema
@@ -143,7 +145,7 @@ def test_an_old_text_payload_table_with_rows_is_migrated_and_queried(db: Databas
 
 
 @pytest.mark.timeout(90)
-def test_verify_passes_with_the_generated_column(pg_db: Database) -> None:
+def test_verify_passes_with_the_generated_column(pg_db: Database, tmp_path: Path) -> None:
     """The sealed rows hash the text payload; payload_json (new table or added to a sealed
     one) changes nothing for `verify`, while an edit of the payload is still found."""
     key = generate_signing_key("jsonb-key")
@@ -158,12 +160,17 @@ def test_verify_passes_with_the_generated_column(pg_db: Database) -> None:
     setup_database(pg_db.engine, table, gin_index=True)  # added again to a sealed table
     assert "payload_json" in {c["name"] for c in sa.inspect(pg_db.engine).get_columns(table)}
     assert verify_database(pg_db.url, Keyring([key]), table=table).ok(strict=True)
+    keys = tmp_path / "keys"
+    keys.write_text(key.verifier.encode() + "\n")
+    verify = ["verify", "--db", pg_db.url, "--table", table, "--keys", str(keys), "--strict"]
+    assert main(verify) == 0  # the command line too
     with pg_db.engine.begin() as conn:
         conn.exec_driver_sql(
             f"UPDATE \"{table}\" SET payload = replace(payload, 'u3', 'u4') "
             "WHERE strpos(payload, '\"u3\"') > 0"
         )
     assert not verify_database(pg_db.url, Keyring([key]), table=table).ok()
+    assert main(verify) == 1
 
 
 @pytest.mark.timeout(60)
