@@ -37,6 +37,7 @@ __all__ = [
     "event_line",
     "is_failed_login",
     "json_line",
+    "json_text",
     "make_console",
     "parse_when",
     "safe_text",
@@ -88,7 +89,16 @@ def json_line(value: Any) -> str:
     """
     One line of JSON for ``value``, safe to print: non-printable characters are ``\\u`` escapes.
     """
-    text = _encoding.dumps(value).decode("utf-8")
+    return json_text(_encoding.dumps(value).decode("utf-8"))
+
+
+def json_text(text: str) -> str:
+    """
+    A line of JSON made safe to print: non-printable characters become ``\\u`` escapes.
+
+    Inside JSON such characters can only be in strings, where the escape is the
+    same value, so the line still parses to what it held.
+    """
     if text.isascii():
         return text.replace("\x7f", "\\u007f")
     return "".join(_json_escape(ch) if _unsafe_char(ch) else ch for ch in text)

@@ -1,8 +1,9 @@
 """
 The ``audit-logging`` command line (also ``python -m audit_logging``).
 
-Commands: ``demo`` (the package's main job in one command), ``query`` and
-``stats`` (read the audit table), ``tail`` (read the JSON-lines files),
+Commands: ``demo`` (the package's main job in one command), ``query`` (read the
+audit table or a JSON-lines file), ``stats`` (read the audit table), ``setup-db``
+(create or upgrade the table), ``tail`` (read the JSON-lines files),
 ``replay-spill`` (recover a spill directory into sinks), ``verify`` (prove a trail
 unchanged) and ``keygen`` (a checkpoint key pair). Each lives in its own
 module under :mod:`audit_logging._cli`, imported only when it runs, so
@@ -31,10 +32,14 @@ _COMMANDS = {
         "demo",
         "run a small simulated application into a SQLite table and a JSON-lines file",
     ),
-    "query": ("query", "read the audit table (filters by type, context id, source, time range)"),
+    "query": (
+        "query",
+        "read the audit table or a JSON-lines file (filters by type, context, time, payload)",
+    ),
     "replay-spill": ("replay", "recover a spill directory into the configured sinks"),
     "tail": ("tail", "print a JSON-lines audit file, rotated and gzipped files included"),
     "stats": ("stats", "events per type and per hour as a terminal chart"),
+    "setup-db": ("setupdb", "create or upgrade the audit table and its indexes (--gin-index)"),
     "verify": ("verify", "prove a trail (file, table or topic) was not changed, or say where"),
     "keygen": ("keygen", "make an Ed25519 key pair for signing checkpoints"),
 }
@@ -43,6 +48,7 @@ _EPILOG = """\
 start here:
   audit-logging demo
   audit-logging query --db sqlite:///audit-demo/audit.db --type auth_credentials_checked
+  audit-logging query --file audit-demo/audit.jsonl --where user_id=u1
   audit-logging stats --db sqlite:///audit-demo/audit.db
   audit-logging tail --file audit-demo/audit.jsonl
   audit-logging verify --file audit-demo/audit.jsonl --keys audit-demo/checkpoint.key.pub

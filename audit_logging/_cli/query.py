@@ -1,12 +1,19 @@
 """
-``audit-logging query``: read the audit table, newest first, as a table or JSON lines.
+``audit-logging query``: read the audit table, or a JSON-lines trail, newest first, as
+a table or JSON lines.
 
-Every filter is a bound parameter of a SQLAlchemy Core statement, never SQL text.
+From a table (``--db``) every filter is a bound parameter of a SQLAlchemy Core
+statement, never SQL text; payload fields (``--where KEY=VALUE``) use the dialect's
+JSON operators (:mod:`audit_logging._sinks.database.payload_filter`). From a file
+(``--file``: the file and its rotated backups, gzipped or not, canonical or ECS
+lines) the same filters are applied in Python (:mod:`audit_logging._cli.filters`),
+with the same meaning.
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +24,19 @@ from audit_logging._cli.common import (
     is_failed_login,
     json_line,
     make_console,
-    parse_when,
     safe_text,
     who_text,
 )
 from audit_logging._cli.db import open_audit_table, row_to_dict, time_filters
+from audit_logging._cli.files import (
+    NotAnEvent,
+    UnfilterableFormat,
+    canonical_event,
+    file_lines,
+    trail_files,
+)
+from audit_logging._cli.filters import EventFilter
+from audit_logging._model.event import Event
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -35,8 +50,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """
     The options of ``query``.
     """
-    parser.add_argument("--db", required=True, metavar="URL", help="SQLAlchemy database URL")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--db", metavar="URL", help="SQLAlchemy database URL")
+    where.add_argument(
+        "--file",
+        metavar="PATH",
+        help="a JSON-lines audit file (its rotated backups included) instead of a table",
+    )
     parser.add_argument("--table", default="audit", help="table name (default: audit)")
+    parser.add_argument(
+        "--no-rotated", action="store_true", help="with --file: not the rotated backups"
+    )
     parser.add_argument(
         "--type", action="append", metavar="T", help="event type (repeat for several)"
     )
@@ -44,6 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", metavar="S", help="only events from this source")
     parser.add_argument("--actor", metavar="USER_ID", help="only events of this actor (user id)")
     parser.add_argument("--client-ip", metavar="IP", help="only events from this client address")
+    parser.add_argument(
+        "--where",
+        action="append",
+        metavar="KEY=VALUE",
+        help="payload field KEY (a dotted path: user.id) equals VALUE (repeat: all must match)",
+    )
     parser.add_argument(
         "--since", metavar="ISO", help="from this time on (inclusive; UTC if no offset)"
     )
@@ -62,42 +92,13 @@ def run(args: argparse.Namespace) -> int:
     """
     Print the matching events, newest first; "no events" (exit 0) when none match.
     """
-    import sqlalchemy as sa
-
     if args.limit < 0:
         raise CLIError("--limit must be >= 0")
-    since = parse_when(args.since, "--since") if args.since else None
-    until = parse_when(args.until, "--until") if args.until else None
-    with open_audit_table(args.db, args.table) as src:
-        table = src.table
-        conditions = time_filters(table, since, until)
-        if args.type:
-            conditions.append(table.c.type.in_(args.type))
-        if args.context_id is not None:
-            conditions.append(table.c.context_id == args.context_id)
-        if args.source is not None:
-            conditions.append(table.c.source == args.source)
-        for option, value, column in (
-            ("--actor", args.actor, "actor_id"),
-            ("--client-ip", args.client_ip, "client_ip"),
-        ):
-            if value is None:
-                continue
-            if column not in table.c:
-                raise CLIError(
-                    f"{option}: table {table.name!r} has no {column} column (an earlier "
-                    "layout: run audit_logging.setup_database on it to add it)"
-                )
-            conditions.append(table.c[column] == value)
-        stmt = sa.select(table).where(*conditions).order_by(table.c.time.desc(), table.c.id.desc())
-        if args.limit:
-            stmt = stmt.limit(args.limit)
-        try:
-            with src.engine.connect() as conn:
-                events = [row_to_dict(row) for row in conn.execute(stmt)]
-        except sa.exc.SQLAlchemyError as exc:
-            raise CLIError(f"cannot query {src.label}: {src.describe(exc)}") from None
-        label = src.label
+    wanted = EventFilter.from_args(args)
+    if args.file is not None:
+        events, label = _from_file(args.file, wanted, args.limit, rotated=not args.no_rotated)
+    else:
+        events, label = _from_table(args.db, args.table, wanted, args.limit)
     if args.json:
         out = sys.stdout
         for event in events:
@@ -120,6 +121,91 @@ def run(args: argparse.Namespace) -> int:
     for event in events:
         console.print(_line(event), soft_wrap=True)
     return 0
+
+
+def _from_table(
+    url: str, table_name: str, wanted: EventFilter, limit: int
+) -> tuple[list[dict[str, Any]], str]:
+    import sqlalchemy as sa
+
+    from audit_logging._sinks.database import payload_conditions
+
+    with open_audit_table(url, table_name) as src:
+        table = src.table
+        conditions = time_filters(table, wanted.since, wanted.until)
+        if wanted.types:
+            conditions.append(table.c.type.in_(sorted(wanted.types)))
+        if wanted.context_id is not None:
+            conditions.append(table.c.context_id == wanted.context_id)
+        if wanted.source is not None:
+            conditions.append(table.c.source == wanted.source)
+        for option, value, column in (
+            ("--actor", wanted.actor, "actor_id"),
+            ("--client-ip", wanted.client_ip, "client_ip"),
+        ):
+            if value is None:
+                continue
+            if column not in table.c:
+                raise CLIError(
+                    f"{option}: table {table.name!r} has no {column} column (an earlier "
+                    "layout: run audit_logging.setup_database on it to add it)"
+                )
+            conditions.append(table.c[column] == value)
+        try:
+            conditions += payload_conditions(src.engine, table, wanted.fields)
+        except ValueError as exc:
+            raise CLIError(f"--where: {safe_text(exc, 200)}") from None
+        except sa.exc.SQLAlchemyError as exc:
+            raise CLIError(f"cannot query {src.label}: {src.describe(exc)}") from None
+        stmt = sa.select(table).where(*conditions).order_by(table.c.time.desc(), table.c.id.desc())
+        if limit:
+            stmt = stmt.limit(limit)
+        try:
+            with src.engine.connect() as conn:
+                events = [row_to_dict(row) for row in conn.execute(stmt)]
+        except sa.exc.SQLAlchemyError as exc:
+            raise CLIError(f"cannot query {src.label}: {src.describe(exc)}") from None
+        return events, src.label
+
+
+def _from_file(
+    path: str, wanted: EventFilter, limit: int, *, rotated: bool
+) -> tuple[list[dict[str, Any]], str]:
+    """
+    The newest ``limit`` matching events of the trail at ``path`` (all with 0).
+
+    Lines that are not events are skipped and counted on stderr; an OCSF line is
+    an error (it cannot be filtered, see :mod:`audit_logging._cli.files`).
+    """
+    names = trail_files(path, rotated=rotated)
+    if not names:
+        raise CLIError(f"--file: no audit file at {safe_text(path, 200)} (nor rotated backups)")
+    skipped = 0
+    matching = []
+    for lines in (file_lines(name) for name, _ in names):
+        for name, lineno, raw in lines:
+            if not raw.strip():
+                continue
+            try:
+                evt = canonical_event(raw)
+            except UnfilterableFormat as exc:
+                raise CLIError(f"{safe_text(name, 200)}:{lineno}: {exc}") from None
+            except NotAnEvent:
+                skipped += 1
+                continue
+            if wanted.matches(evt):
+                matching.append(evt)
+    if skipped:
+        print(f"audit-logging query: skipped {skipped} line(s) not events", file=sys.stderr)
+    if limit:
+        newest = heapq.nlargest(limit, matching, key=_newest)
+    else:
+        newest = sorted(matching, key=_newest, reverse=True)
+    return [evt.to_dict() for evt in newest], safe_text(path, 200)
+
+
+def _newest(evt: Event[Any]) -> tuple[Any, str]:
+    return (evt.time, evt.id)
 
 
 def _table(events: list[dict[str, Any]], label: str, limit: int, width: int) -> Any:

@@ -1,5 +1,7 @@
 """
-The ``demo`` fixture: two demo runs in one directory, shared by the tests that read their data.
+The ``demo`` fixture: two demo runs in one directory, shared by the tests that read their data;
+and the real databases of the sink tests (``db``, ``sqlite_db``, ``pg_db``, ``mariadb_db``) for
+the ``query --where`` tests.
 """
 
 from __future__ import annotations
@@ -7,6 +9,14 @@ from __future__ import annotations
 import pytest
 
 from tests.cli._support import DEMO_EVENTS, cli
+from tests.sinks.conftest import (  # noqa: F401
+    db,
+    mariadb_db,
+    mariadb_url,
+    pg_db,
+    pg_url,
+    sqlite_db,
+)
 
 
 @pytest.fixture(scope="package")

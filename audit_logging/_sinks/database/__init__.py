@@ -11,14 +11,16 @@ them import without SQLAlchemy, and those that need it raise
   :func:`event_from_row` (a row back to its event), :func:`validate_table_name`,
   :func:`parse_url`, :func:`missing_sqlite_file` (reading must never create a
   SQLite file), :func:`create_audit_engine` (an engine with the sink's timeouts),
-  :func:`has_table` and :func:`describe_error` (a database error on one line,
-  password masked);
+  :func:`has_table`, :func:`describe_error` (a database error on one line,
+  password masked) and :func:`payload_conditions` (SQL for payload field filters);
 - :func:`verify_database`: prove a table written with integrity unchanged.
 
 Inside, one module per responsibility: ``handler`` (accepting events, the backlog
 and the flusher thread), ``batches`` (retries, isolating a bad row, dead letters),
 ``writer`` (the SQL of each dialect), ``sealing`` and ``verify`` (integrity),
-``rows`` (events to rows and back), ``schema`` (the table), ``engine`` (engine
+``rows`` (events to rows and back), ``schema`` (the table), ``migrate`` (columns
+added to old tables), ``jsonb`` (the JSONB payload column and GIN index on
+PostgreSQL), ``payload_filter`` (SQL for payload field filters), ``engine`` (engine
 building, masked URLs), ``errors`` (every
 SQLAlchemy error translated in one place), ``watchdog`` (cutting a hung connection)
 and ``api`` (the functions above that import SQLAlchemy on first use).
@@ -34,6 +36,7 @@ from audit_logging._sinks.database.api import (
     masked_url,
     missing_sqlite_file,
     parse_url,
+    payload_conditions,
     setup_database,
     validate_table_name,
     verify_database,
@@ -51,6 +54,7 @@ __all__ = [
     "masked_url",
     "missing_sqlite_file",
     "parse_url",
+    "payload_conditions",
     "setup_database",
     "validate_table_name",
     "verify_database",

@@ -10,6 +10,7 @@ the extra when SQLAlchemy is not installed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from audit_logging.exceptions import MissingDependencyError
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
 
     from audit_logging._integrity import Keyring, Report
+    from audit_logging._model.fieldpath import FieldFilter
 
 __all__ = [
     "audit_table",
@@ -28,6 +30,7 @@ __all__ = [
     "masked_url",
     "missing_sqlite_file",
     "parse_url",
+    "payload_conditions",
     "require_sqlalchemy",
     "setup_database",
     "validate_table_name",
@@ -48,12 +51,17 @@ def require_sqlalchemy() -> None:
         raise MissingDependencyError("SQLAlchemy", "db") from exc
 
 
-def setup_database(url_or_engine: str | URL | Engine, table: str = "audit") -> Engine:
+def setup_database(
+    url_or_engine: str | URL | Engine, table: str = "audit", *, gin_index: bool = False
+) -> Engine:
     """
     Create the audit table and its indexes if they are missing; return the engine.
 
     Idempotent (safe to call at every start, from several processes at once). A
     URL string becomes an engine with the sink's timeouts and session settings.
+    On PostgreSQL the payload is also kept as JSONB (the generated column
+    ``payload_json``; adding it to an existing table rewrites the table once) and
+    ``gin_index=True`` adds a GIN index on it (README, "Querying payload fields").
 
     Raises:
         ValueError: ``table`` is not a valid identifier (the message names it), or
@@ -64,7 +72,31 @@ def setup_database(url_or_engine: str | URL | Engine, table: str = "audit") -> E
     require_sqlalchemy()
     from audit_logging._sinks.database import schema
 
-    return schema.setup_database(url_or_engine, table)
+    return schema.setup_database(url_or_engine, table, gin_index=gin_index)
+
+
+def payload_conditions(
+    engine: Engine, table: sa.Table, filters: Sequence[FieldFilter]
+) -> list[sa.ColumnElement[bool]]:
+    """
+    SQL conditions for payload field filters on ``table`` (bound parameters only).
+
+    On PostgreSQL they use the table's JSONB column (``payload_json``, served by the
+    GIN index when there is one); elsewhere the dialect's JSON functions.
+
+    Raises:
+        ValueError: the dialect has no JSON functions we use.
+        sqlalchemy.exc.SQLAlchemyError: the table could not be inspected.
+    """
+    require_sqlalchemy()
+    from audit_logging._sinks.database.jsonb import json_column
+    from audit_logging._sinks.database.payload_filter import payload_condition
+
+    if not filters:
+        return []
+    dialect = engine.dialect.name
+    column = json_column(engine, table.name) if dialect == "postgresql" else None
+    return [payload_condition(table, dialect, f, column) for f in filters]
 
 
 def audit_table(metadata: sa.MetaData, name: str = "audit") -> sa.Table:

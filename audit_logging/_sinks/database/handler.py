@@ -30,23 +30,20 @@ What happens to an event that is not stored (the batch side is
   goes back in front of the backlog, within ``max_pending``, and is retried
   after a backoff (0.5 s doubling to 30 s) until the database returns; what does
   not fit is counted in ``lost_events`` and reported, never dropped silently.
-- ``abandon()`` (the bus's ``close`` ran out of time) hands back everything not
-  known to be stored, the batch being written included, without waiting.
-- A transaction runs longer than ``timeout`` (a server or proxy that stopped
-  answering, which no TCP timeout detects): its connection is cut by
-  :class:`~audit_logging._sinks.database.watchdog.SocketWatchdog` and the batch retried.
+- ``abandon()`` (the bus's ``close`` ran out of time) hands back, at once, all not known stored.
+- A transaction runs longer than ``timeout`` (a hung server or proxy, which no TCP
+  timeout detects): its connection is cut (``watchdog``) and the batch retried.
 - One row is bad (too long, too large, refused by the server): it goes to the
   dead-letter file ``<dead_letter_dir>/<table>.dead-letter.jsonl`` (mode 0600, one
-  JSON object per line: ``reason``, ``detail``, ``table``, ``dead_lettered_at`` and
-  the canonical ``event``) and the other rows are stored. Reasons:
-  ``data_too_long``, ``record_too_large``, ``invalid_encoding``, ``invalid_data``,
-  ``integrity_error``. Without a dead-letter directory the event is logged (id,
-  type, reason) and counted in ``lost_events``. Such rows are never retried.
+  JSON object per line: ``reason``, ``detail``, ``table``, ``dead_lettered_at``, the
+  canonical ``event``) and the other rows are stored. Reasons: ``data_too_long``,
+  ``record_too_large``, ``invalid_encoding``, ``invalid_data``, ``integrity_error``.
+  Without a dead-letter directory the event is logged (id, type, reason) and
+  counted in ``lost_events``. Such rows are never retried.
 
 Connection problems are reported with the password masked; a driver message that
 contains it is masked and not chained (:mod:`~audit_logging._sinks.database.errors`).
-A forked child drops the parent's pooled connections and pending events. See ``schema``,
-``engine``, ``rows``, ``sealing``. SQLAlchemy is imported when the handler is built.
+A forked child drops the parent's pooled connections and pending events; SQLAlchemy loads lazily.
 """
 
 from __future__ import annotations
@@ -100,6 +97,7 @@ class DatabaseHandler(SinkHandler):
         retry_delay: first wait between retries; doubles each time.
         create_table: create the table and indexes if missing, at the first write, in
             the flusher thread (building the handler never touches the network).
+        gin_index: with ``create_table``, on PostgreSQL, a GIN index on ``payload_json``.
         dead_letter_dir: where events the table cannot hold are written; ``None``
             means they are logged and counted as lost.
         max_payload_bytes: largest payload (canonical JSON, UTF-8) stored; larger
@@ -136,6 +134,7 @@ class DatabaseHandler(SinkHandler):
         retry_count: int = 3,
         retry_delay: float = 0.5,
         create_table: bool = True,
+        gin_index: bool = False,
         dead_letter_dir: str | os.PathLike[str] | None = None,
         max_payload_bytes: int | None = None,
         max_pending: int | None = None,
@@ -198,6 +197,7 @@ class DatabaseHandler(SinkHandler):
             max_payload_bytes=max_payload_bytes,
             session_strict=not self._owns_engine,
             sealer=make_row_sealer(engine, table, integrity, integrity_key),
+            gin_index=options.flag("gin_index", gin_index),
         )
         self.stored_events = 0
         self._lock = threading.Lock()

@@ -23,14 +23,14 @@ validated before it gets here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from audit_logging._sinks.database.errors import driver_error_is
 
-__all__ = ["add_columns", "missing_columns"]
+__all__ = ["add_columns", "execute_ddl", "missing_columns"]
 
 _log = logging.getLogger("audit_logging.sinks")
 _DUPLICATE_SQLSTATES = frozenset({"42701"})
@@ -57,6 +57,27 @@ def _duplicate(exc: sa.exc.DBAPIError) -> bool:
     )
 
 
+def execute_ddl(
+    engine: Engine, ddl: str, *, done_already: Callable[[sa.exc.DBAPIError], bool]
+) -> bool:
+    """
+    Run one DDL statement in its own transaction; False if another process did it first.
+
+    ``done_already`` recognises the error that says so (duplicate column, existing index).
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: any other refusal.
+    """
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(ddl)
+    except sa.exc.DBAPIError as exc:
+        if not done_already(exc):
+            raise
+        return False
+    return True
+
+
 def add_columns(engine: Engine, table: sa.Table, names: Sequence[str]) -> list[str]:
     """
     Add the columns of ``names`` (declared on ``table``) that it lacks; returns the ones added.
@@ -76,14 +97,8 @@ def add_columns(engine: Engine, table: sa.Table, names: Sequence[str]) -> list[s
             f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(name)} "
             f"{column.type.compile(dialect=dialect)} NULL"
         )
-        try:
-            with engine.begin() as conn:
-                conn.exec_driver_sql(ddl)
-        except sa.exc.DBAPIError as exc:
-            if not _duplicate(exc):
-                raise
-            continue
-        added.append(name)
+        if execute_ddl(engine, ddl, done_already=_duplicate):
+            added.append(name)
     if added:
         _log.info("added column(s) %s to table %s", ", ".join(added), table.name)
     return added

@@ -34,8 +34,8 @@ Dialect choices, and why:
 
 - PostgreSQL: ``time`` is ``TIMESTAMPTZ``; ``payload`` is ``TEXT``, not ``JSONB``:
   JSONB reorders keys, drops duplicate keys and rejects ``\\u0000``, so it could
-  not keep the canonical bytes an auditor may want to hash. Query it as JSON with
-  ``payload::jsonb`` (which fails only on the payloads JSONB cannot hold).
+  not keep the canonical bytes the integrity feature hashes. Query the generated
+  ``payload_json`` JSONB copy instead (``payload_json @> '{"user_id": "u1"}'``).
 - MySQL/MariaDB: ``time`` is ``DATETIME(6)`` holding UTC as a naive value (the
   type has no zone; every reader must treat it as UTC, which :class:`UTCDateTime`
   does); ``payload`` is ``LONGTEXT`` (``TEXT`` stops at 64 KiB); the table is
@@ -46,10 +46,15 @@ Dialect choices, and why:
 - SQLite: ``time`` is SQLAlchemy's ``DATETIME`` text (``YYYY-MM-DD HH:MM:SS.ffffff``,
   UTC, sorts correctly); ``payload`` is ``TEXT``.
 
-Index names: ``idx_context_id``/``idx_time`` for the default table ``audit``, and
-``idx_<table>_context_id``/``idx_<table>_time`` for any other table, because
-PostgreSQL index names are unique per schema, not per table. Names longer than 63
-characters keep a prefix of the table name plus 8 hex digits of its SHA-256.
+Indexes, on every backend: ``context_id``, ``time``, ``actor_id`` and ``type``
+(issue 18: "every login failure" is an indexed comparison). On PostgreSQL the
+table also has the generated JSONB column ``payload_json`` and, opt-in
+(``gin_index=True``), a GIN index on it: see :mod:`~audit_logging._sinks.database.jsonb`.
+Index names: ``idx_context_id``/``idx_time``/``idx_actor_id``/``idx_type``/
+``idx_payload_json`` for the default table ``audit``, and ``idx_<table>_<column>``
+for any other table, because PostgreSQL index names are unique per schema, not per
+table. Names longer than 63 characters keep a prefix of the table name plus 8 hex
+digits of its SHA-256.
 
 """
 
@@ -68,6 +73,7 @@ from sqlalchemy.engine import URL, Engine
 
 from audit_logging._sinks.database.engine import create_audit_engine
 from audit_logging._sinks.database.errors import database_errors, driver_error_is
+from audit_logging._sinks.database.jsonb import ensure_payload_json
 from audit_logging._sinks.database.migrate import add_columns, missing_columns
 
 __all__ = [
@@ -79,10 +85,12 @@ __all__ = [
     "actor_index_name",
     "audit_table",
     "create_tables",
+    "gin_index_name",
     "has_table",
     "index_names",
     "missing_scope_columns",
     "setup_database",
+    "type_index_name",
     "validate_table_name",
 ]
 
@@ -143,6 +151,22 @@ def actor_index_name(table: str) -> str:
     """
     validate_table_name(table)
     return "idx_actor_id" if table == DEFAULT_TABLE else _derived_name(table, "actor_id")
+
+
+def type_index_name(table: str) -> str:
+    """
+    The name of the ``type`` index of ``table``.
+    """
+    validate_table_name(table)
+    return "idx_type" if table == DEFAULT_TABLE else _derived_name(table, "type")
+
+
+def gin_index_name(table: str) -> str:
+    """
+    The name of the opt-in GIN index on the JSONB payload of ``table`` (PostgreSQL).
+    """
+    validate_table_name(table)
+    return "idx_payload_json" if table == DEFAULT_TABLE else _derived_name(table, "payload_json")
 
 
 class UTCDateTime(sa.types.TypeDecorator[_dt.datetime]):
@@ -219,6 +243,7 @@ def audit_table(metadata: sa.MetaData, name: str = DEFAULT_TABLE) -> sa.Table:
     sa.Index(ctx_index, table.c.context_id)
     sa.Index(time_index, table.c.time)
     sa.Index(actor_index_name(name), table.c.actor_id)
+    sa.Index(type_index_name(name), table.c.type)
     return table
 
 
@@ -232,10 +257,15 @@ def _already_exists(exc: sa.exc.DBAPIError) -> bool:
     )
 
 
-def _create(engine: Engine, metadata: sa.MetaData, table: sa.Table) -> None:
+_LATER_INDEXED = frozenset({"actor_id", "type"})
+"""Columns whose index a later version added (issues 15 and 18): best effort on old tables."""
+
+
+def _create(engine: Engine, metadata: sa.MetaData, table: sa.Table, strict: bool) -> None:
     # A table made by an earlier version: add the columns it lacks before their index
     # (a missing table is left to create_all). Refused (no ALTER privilege): the table
     # is still usable in its old layout, and the writer says so.
+    existed = sa.inspect(engine).has_table(table.name)
     scoped = True
     try:
         add_columns(engine, table, SCOPE_COLUMNS)
@@ -247,38 +277,75 @@ def _create(engine: Engine, metadata: sa.MetaData, table: sa.Table) -> None:
             type(exc.orig).__name__,
         )
         scoped = False
+    later = [i for i in table.indexes if _LATER_INDEXED & {c.name for c in i.columns}]
     with engine.begin() as conn:
         metadata.create_all(conn, checkfirst=True)
         for index in table.indexes:
-            if scoped or "actor_id" not in index.columns:
+            if index not in later:
                 index.create(conn, checkfirst=True)
+    if not existed:  # create_all made them all
+        return
+    present = {i["name"] for i in sa.inspect(engine).get_indexes(table.name)}
+    for index in later:
+        if index.name in present or (not scoped and "actor_id" in index.columns):
+            continue
+        try:
+            with engine.begin() as conn:
+                index.create(conn, checkfirst=True)
+        except sa.exc.DBAPIError as exc:
+            if strict or _already_exists(exc):
+                raise
+            # Not the table's owner: the sink still writes; queries are just slower.
+            _log.warning(
+                "could not create index %s on table %s (%s); run setup_database as the "
+                "table's owner to add it",
+                index.name,
+                table.name,
+                type(exc.orig).__name__,
+            )
 
 
-def create_tables(engine: Engine, table: str = DEFAULT_TABLE) -> None:
+def create_tables(
+    engine: Engine, table: str = DEFAULT_TABLE, *, gin_index: bool = False, strict: bool = False
+) -> None:
     """
     Create ``table`` and its indexes if missing (the core of :func:`setup_database`).
 
-    Callers run it inside :func:`~audit_logging._sinks.database.errors.database_errors`.
+    On PostgreSQL also the generated ``payload_json`` column and, with ``gin_index``,
+    its GIN index. ``strict`` is the explicit setup (:func:`setup_database`): it
+    adds the column to an existing table too (a one-time table rewrite) and raises
+    what the database refuses. Without it (the sink, at its first write) the column
+    comes only with a table created now, and refusals are warnings: a service start
+    must never rewrite a large table under an exclusive lock. Callers run it inside
+    :func:`~audit_logging._sinks.database.errors.database_errors`.
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the database refused or is unreachable.
     """
     metadata = sa.MetaData()
     audit = audit_table(metadata, table)
+    existed = engine.dialect.name == "postgresql" and sa.inspect(engine).has_table(table)
     try:
-        _create(engine, metadata, audit)
+        _create(engine, metadata, audit, strict)
     except sa.exc.DBAPIError as exc:
         if not _already_exists(exc):
             raise
         # Another process created the table or an index between our check and
         # our CREATE (PostgreSQL may report that as a unique violation on pg_type).
         _log.debug("retrying setup of table %s after %s", table, type(exc).__name__)
-        _create(engine, metadata, audit)
+        _create(engine, metadata, audit, strict)
+    gin = gin_index_name(table) if gin_index else None
+    ensure_payload_json(engine, table, gin_index=gin, strict=strict, add=strict or not existed)
 
 
-def setup_database(url_or_engine: str | URL | Engine, table: str = DEFAULT_TABLE) -> Engine:
+def setup_database(
+    url_or_engine: str | URL | Engine, table: str = DEFAULT_TABLE, *, gin_index: bool = False
+) -> Engine:
     """
     Create the audit table and its indexes if missing; return the engine.
+
+    On PostgreSQL the table gets (or, existing, is given once: a table rewrite) the
+    generated JSONB column ``payload_json``, and with ``gin_index`` a GIN index on it.
 
     Idempotent, and safe when several processes start at once: a creation that
     loses the race to another process is checked again instead of failing. A URL
@@ -296,7 +363,7 @@ def setup_database(url_or_engine: str | URL | Engine, table: str = DEFAULT_TABLE
     )
     try:
         with database_errors(engine, action=f"creating table {table!r}"):
-            create_tables(engine, table)
+            create_tables(engine, table, gin_index=gin_index, strict=True)
     except Exception:
         if engine is not url_or_engine:
             engine.dispose()

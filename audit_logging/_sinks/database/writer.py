@@ -94,7 +94,11 @@ class SQLWriter:
         max_payload_bytes: int | None,
         session_strict: bool,
         sealer: RowSealer | None = None,
+        gin_index: bool = False,
     ) -> None:
+        if gin_index and not create_table:
+            raise ValueError("gin_index=True needs create_table=True (the index is made with it)")
+        self._gin_index = gin_index
         self.engine = engine
         self.table_name = table
         self.table = _schema.audit_table(sa.MetaData(), table)
@@ -178,7 +182,7 @@ class SQLWriter:
             return
         with database_errors(self.engine):
             if self._create_table:
-                _schema.create_tables(self.engine, self.table_name)
+                _schema.create_tables(self.engine, self.table_name, gin_index=self._gin_index)
                 if self.sealer is not None:
                     add_columns(self.engine, self.table, self._sealed)
                     self.sealer.store.create()  # not inside a batch: DDL commits on MySQL

@@ -31,6 +31,32 @@ def events(n: int, **kwargs: Any) -> list[Event[Any]]:
     return [new_event("user_created", "svc", {"user_id": str(i), **kwargs}) for i in range(n)]
 
 
+def old_layout(db: Database, payloads: Sequence[dict[str, Any]]) -> str:
+    """A table as versions before issue 15 created it (the base columns, a text payload, the
+    context_id and time indexes only), holding one ``old_row`` event per payload."""
+    import sqlalchemy as sa
+
+    from audit_logging._sinks.database import schema as _schema
+
+    table = db.new_table()
+    full = _schema.audit_table(sa.MetaData(), table)
+    old = sa.Table(
+        table,
+        sa.MetaData(),
+        *(c._copy() for c in full.columns if c.name in _schema.BASE_COLUMNS),
+        **full.kwargs,
+    )
+    ctx_index, time_index = _schema.index_names(table)
+    sa.Index(ctx_index, old.c.context_id)
+    sa.Index(time_index, old.c.time)
+    old.create(db.engine)
+    handler = DatabaseHandler(db.engine, table=table, create_table=False)
+    for payload in payloads:
+        handler.write_event(new_event("old_row", "svc", payload))
+    handler.close()
+    return table
+
+
 def make(db: Database, **kwargs: Any) -> Iterator[DatabaseHandler]:
     handler = DatabaseHandler(db.url, table=db.new_table(), **kwargs)
     try:

@@ -20,28 +20,12 @@ from audit_logging.context import Actor, Origin, bind_actor, bind_origin
 from audit_logging.events import new_event
 from audit_logging.sinks.database import DatabaseHandler, setup_database
 from tests.sinks.conftest import Database
-from tests.sinks.database._support import stored
+from tests.sinks.database._support import old_layout, stored
 
 
 def _old_layout(db: Database) -> str:
     """A table as versions before the scope columns created it, with one old row."""
-    table = db.new_table()
-    metadata = sa.MetaData()
-    full = _schema.audit_table(metadata, table)
-    old = sa.Table(
-        table,
-        sa.MetaData(),
-        *(c._copy() for c in full.columns if c.name in _schema.BASE_COLUMNS),
-        **full.kwargs,
-    )
-    ctx_index, time_index = _schema.index_names(table)
-    sa.Index(ctx_index, old.c.context_id)
-    sa.Index(time_index, old.c.time)
-    old.create(db.engine)
-    handler = DatabaseHandler(db.engine, table=table, create_table=False)
-    handler.write_event(new_event("old_row", "svc", {"n": 1}))
-    handler.close()
-    return table
+    return old_layout(db, [{"n": 1}])
 
 
 def _scoped_event() -> object:

@@ -27,12 +27,15 @@ def index_map(engine: sa.Engine, table: str) -> dict[str, list[str | None]]:
 
 @pytest.mark.timeout(30)
 def test_setup_creates_table_columns_and_indexes(db: Database) -> None:
-    """setup_database creates every column, the primary key and the three indexes."""
+    """setup_database creates every column, the primary key and the four indexes (and, on
+    PostgreSQL, the generated JSONB payload column, without a GIN index unless asked)."""
     table = db.new_table()
     setup_database(db.engine, table)
     inspector = sa.inspect(db.engine)
     columns = {c["name"]: c for c in inspector.get_columns(table)}
-    assert list(columns) == list(_schema.COLUMNS)
+    generated = ["payload_json"] if db.name == "postgresql" else []
+    assert list(columns) == [*_schema.COLUMNS, *generated]
+    columns.pop("payload_json", None)
     assert inspector.get_pk_constraint(table)["constrained_columns"] == ["id"]
     assert {name: c["nullable"] for name, c in columns.items()} == {
         "id": False,
@@ -53,17 +56,20 @@ def test_setup_creates_table_columns_and_indexes(db: Database) -> None:
         f"idx_{table}_context_id": ["context_id"],
         f"idx_{table}_time": ["time"],
         f"idx_{table}_actor_id": ["actor_id"],
+        f"idx_{table}_type": ["type"],
     }
 
 
 def test_default_table_uses_plain_index_names(sqlite_db: Database) -> None:
-    """The default table 'audit' gets the indexes idx_context_id and idx_time."""
+    """The default table 'audit' gets the indexes idx_context_id, idx_time, idx_actor_id and
+    idx_type."""
     sqlite_db.tables.append("audit")
     setup_database(sqlite_db.engine)
     assert index_map(sqlite_db.engine, "audit") == {
         "idx_context_id": ["context_id"],
         "idx_time": ["time"],
         "idx_actor_id": ["actor_id"],
+        "idx_type": ["type"],
     }
 
 
@@ -77,7 +83,7 @@ def test_setup_database_twice_is_idempotent(db: Database) -> None:
     handler.close()
     setup_database(db.url, table).dispose()
     assert db.count(table) == 1
-    assert len(index_map(db.engine, table)) == 3
+    assert len(index_map(db.engine, table)) == 4
 
 
 @pytest.mark.timeout(30)
@@ -98,7 +104,7 @@ def test_two_tables_in_one_schema_have_distinct_indexes(db: Database) -> None:
     setup_database(db.engine, first)
     setup_database(db.engine, second)
     assert set(index_map(db.engine, first)).isdisjoint(index_map(db.engine, second))
-    assert len(index_map(db.engine, second)) == 3
+    assert len(index_map(db.engine, second)) == 4
 
 
 def test_long_table_names_get_short_distinct_index_names(pg_db: Database) -> None:
@@ -109,7 +115,7 @@ def test_long_table_names_get_short_distinct_index_names(pg_db: Database) -> Non
     setup_database(pg_db.engine, first)
     setup_database(pg_db.engine, second)
     names = set(index_map(pg_db.engine, first)) | set(index_map(pg_db.engine, second))
-    assert len(names) == 6
+    assert len(names) == 8
     assert all(len(name) <= 63 for name in names)
 
 
