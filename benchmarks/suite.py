@@ -86,6 +86,12 @@ BENCHMARKS: dict[str, Spec] = {
     "kafka": Spec(
         "bench_kafka", "KafkaHandler vs bare kafka-python / confluent loops (issue 6)", 120, 420
     ),
+    "latency": Spec(
+        "bench_latency",
+        "logger.info caller latency distribution, file + PostgreSQL sinks at 2000/s (issue 19)",
+        60,
+        120,
+    ),
     "integrity": Spec(
         "bench_integrity",
         "file / SQL / Kafka sinks with vs without integrity; verify rate (issue 16)",
