@@ -13,9 +13,10 @@ reported as deleted (a gap).
 Where verification starts. A collector that joins mid-stream (a restart, or a
 rebalance handing it partitions) has not seen the records before its first one, so
 it cannot tell a deletion from "read by someone else": a stream is verified from
-its seq 0 when that record is read, otherwise from the first signed checkpoint
-whose size is the ``seq`` of a record read and whose last leaf is that record's
-``prev`` (the checkpoint vouches for everything before). The records before that
+its seq 0 as soon as that record is read; otherwise, once it has waited
+``reorder_timeout`` seconds (or held ``reorder_window`` records) for lower numbers,
+from the first signed checkpoint whose size is the ``seq`` of a record read and whose
+last leaf is that record's ``prev`` (the checkpoint vouches for everything before). The records before that
 point are stored but counted as ``unverified``, never reported as deleted. Every
 change of the assignment starts every stream over this way, and while the collector
 does not hold every partition of the topic and of the checkpoint topic, it verifies
@@ -115,6 +116,12 @@ class LiveVerifier:
         if self._on_finding is not None:
             self._on_finding(finding)
 
+    def defects_found(self) -> list[Finding]:
+        """
+        The kept findings that mean the trail was changed.
+        """
+        return [f for f in self.findings if f.is_defect]
+
     def reset(self, *, suspended: bool) -> None:
         """
         Start every stream over (the assignment changed); ``suspended``: verify nothing.
@@ -141,7 +148,7 @@ class LiveVerifier:
         live.notes[cp.size] = (note, where, cp)
         if len(live.notes) > _KEPT_CHECKPOINTS:
             del live.notes[min(live.notes)]
-        self._try_start(cp.stream, live)
+        self._try_start(cp.stream, live, self._settled(live))
 
     def add_record(self, headers: Any, value: bytes | None, where: str) -> None:
         """
@@ -160,7 +167,9 @@ class LiveVerifier:
         v = live.verifier
         if v is None:
             live.held[sealed.seq] = (sealed, where)
-            self._try_start(sealed.stream, live)
+            if live.waiting_since is None:
+                live.waiting_since = self._clock()
+            self._try_start(sealed.stream, live, self._settled(live))
             if live.verifier is None and len(live.held) > self._window:
                 del live.held[min(live.held)]
                 self.unverified += 1
@@ -178,11 +187,17 @@ class LiveVerifier:
         elif live.waiting_since is None:
             live.waiting_since = self._clock()
 
-    def _try_start(self, stream: str, live: _Live) -> None:
+    def _settled(self, live: _Live) -> bool:
+        # Waited long enough for lower numbers: start from what is justified now.
+        since = live.waiting_since
+        timed_out = since is not None and self._clock() - since >= self._timeout
+        return timed_out or len(live.held) >= self._window
+
+    def _try_start(self, stream: str, live: _Live, settled: bool) -> None:
         start = None
         if 0 in live.held:
             start = 0
-        else:
+        elif settled:
             for size in sorted(live.notes):
                 hit = live.held.get(size)
                 if hit is not None and hit[0].prev == live.notes[size][2].last_leaf:
@@ -214,6 +229,7 @@ class LiveVerifier:
                 skipped,
             )
         live.held, live.notes = {}, {}
+        live.waiting_since = None
         self._watch(stream, live, v)
 
     def tick(self) -> None:
@@ -223,7 +239,10 @@ class LiveVerifier:
         now = self._clock()
         for stream, live in self._streams.items():
             since, v = live.waiting_since, live.verifier
-            if v is not None and since is not None and now - since >= self._timeout:
+            if v is None:
+                if live.held and self._settled(live):
+                    self._try_start(stream, live, True)
+            elif since is not None and now - since >= self._timeout:
                 v.release(stream)
                 live.waiting_since = None
 
