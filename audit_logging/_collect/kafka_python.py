@@ -3,13 +3,15 @@ The kafka-python consumer: ``KafkaConsumer`` in a consumer group.
 
 Offsets are never committed by the client (``enable_auto_commit`` off): only
 :meth:`KafkaPythonConsumer.commit` moves them, after the sink stored the batch. The
-rebalance listener keeps the assignment and tells the loop. Against librdkafka's mock
-broker, give ``api_version=(1, 0)``: with a newer version the mock answers the
-second member's ``SyncGroup`` with ``INVALID_REQUEST``.
+rebalance listener tells the loop when the assignment changed. A client error in
+``poll`` (a failed join) is logged and counted, and the next poll tries again.
+Against librdkafka's mock broker, give ``api_version=(1, 0)``: with a newer
+version the mock answers the second member's ``SyncGroup`` with ``INVALID_REQUEST``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,6 +19,8 @@ from audit_logging._collect.consumer import Consumer, Partition, Record
 from audit_logging.exceptions import MissingDependencyError
 
 __all__ = ["KafkaPythonConsumer"]
+
+_log = logging.getLogger("audit_logging.collector")
 
 
 class KafkaPythonConsumer(Consumer):
@@ -62,7 +66,13 @@ class KafkaPythonConsumer(Consumer):
         self._consumer.subscribe(topics, listener=self._listener)
 
     def poll(self, max_records: int, timeout: float) -> list[Record]:
-        batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        try:
+            batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        except self._kafka.errors.KafkaError as exc:
+            # A failed join or fetch: the next poll tries again; the loop must go on.
+            self.errors += 1
+            _log.warning("collector: the Kafka client reports: %s: %s", type(exc).__name__, exc)
+            return []
         out: list[Record] = []
         for tp, records in batches.items():
             for r in records:

@@ -16,8 +16,9 @@ it cannot tell a deletion from "read by someone else": a stream is verified from
 its seq 0 as soon as that record is read; otherwise, once it has waited
 ``reorder_timeout`` seconds (or held ``reorder_window`` records) for lower numbers,
 from the first signed checkpoint whose size is the ``seq`` of a record read and whose
-last leaf is that record's ``prev`` (the checkpoint vouches for everything before). The records before that
-point are stored but counted as ``unverified``, never reported as deleted. Every
+last leaf is that record's ``prev`` (the checkpoint vouches for everything before).
+The records before that point are stored but counted as ``unverified``, never
+reported as deleted. Every
 change of the assignment starts every stream over this way, and while the collector
 does not hold every partition of the topic and of the checkpoint topic, it verifies
 nothing (``suspended``): its share of a stream would look full of gaps.

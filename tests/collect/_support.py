@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from audit_logging._model.event import Event, new_event
 from audit_logging.collector import Collector
 from audit_logging.sinks.kafka import KafkaHandler
+from audit_logging.sinks.kafka import KafkaHandler
 
 BACKENDS = ("confluent", "kafka-python")
 N = 120
@@ -75,3 +76,11 @@ def ids_in(engine: sa.Engine, table: str) -> list[str]:
         return []
     with engine.connect() as conn:
         return [row[0] for row in conn.execute(sa.text(f"SELECT id FROM {table}"))]  # noqa: S608
+
+
+def wait_for(done: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait until ``done()`` (collectors running in threads or processes)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
