@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from audit_logging._model.event import Event, new_event
 from audit_logging.collector import Collector
 from audit_logging.sinks.kafka import KafkaHandler
-from audit_logging.sinks.kafka import KafkaHandler
 
 BACKENDS = ("confluent", "kafka-python")
 N = 120
@@ -75,7 +74,7 @@ def ids_in(engine: sa.Engine, table: str) -> list[str]:
     if not sa.inspect(engine).has_table(table):
         return []
     with engine.connect() as conn:
-        return [row[0] for row in conn.execute(sa.text(f"SELECT id FROM {table}"))]  # noqa: S608
+        return [row[0] for row in conn.execute(sa.text(f"SELECT id FROM {table}"))]
 
 
 def wait_for(done: Callable[[], bool], timeout: float = 30.0) -> None:

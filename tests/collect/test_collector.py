@@ -59,7 +59,8 @@ def test_every_event_is_stored_exactly_once(
     run_until([c], lambda: c.stats.consumed == N + 10)
     ids = ids_in(db.engine, table)
     assert sorted(ids) == sorted(e.id for e in events)
-    assert c.stats.stored == N + 10 and c.stats.store_failures == 0
+    assert c.stats.stored == N + 10
+    assert c.stats.store_failures == 0
     c.close()
     assert committed(mock_broker.bootstrap, topic, group) == high_watermarks(
         mock_broker.bootstrap, topic
@@ -96,7 +97,8 @@ def test_undecodable_records_are_dead_lettered_committed_and_skipped(
     ]
     assert all(x["topic"] == topic and x["record"]["topic"] == topic for x in lines)
     ecs = next(x for x in lines if "ECS" in x["detail"])
-    assert ecs["record"]["value"].startswith("{") and "canonical" in ecs["detail"]
+    assert ecs["record"]["value"].startswith("{")
+    assert "canonical" in ecs["detail"]
     c.close()
     assert committed(mock_broker.bootstrap, topic, group) == high_watermarks(
         mock_broker.bootstrap, topic
@@ -143,7 +145,10 @@ def test_two_collectors_in_one_group_share_the_partitions(
         for t in threads:
             t.join(10)
     a, b = (c._consumer.assignment() for c in cs)
-    assert a and b and not a & b and len(a | b) == 4  # the partitions are shared
+    assert a
+    assert b
+    assert not a & b
+    assert len(a | b) == 4
     assert all(c.stats.stored > 0 for c in cs)
     assert {e.id for e in events} <= set(ids_in(sqlite_db.engine, table))
 
@@ -166,7 +171,8 @@ def test_stop_finishes_the_batch_in_hand_and_commits_it(
 
     c._store.store = store_then_stop  # type: ignore[method-assign]
     assert c.run() is True
-    assert stopped.is_set() and c.stats.stored == 30
+    assert stopped.is_set()
+    assert c.stats.stored == 30
     c.close()
     assert sum(committed(mock_broker.bootstrap, topic, group).values()) == 30
 

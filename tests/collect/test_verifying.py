@@ -49,7 +49,8 @@ def stream(mock_broker: MockBroker) -> dict[str, Any]:
         (m.value().decode(), f"cp@{m.offset()}")
         for m in consume_all(mock_broker.bootstrap, f"{topic}.checkpoints")
     ]
-    assert len(records) == N and len(notes) == N // 10 + 1  # every 10, and the final one
+    assert len(records) == N
+    assert len(notes) == N // 10 + 1
     return {"records": records, "notes": notes, "keyring": Keyring([key])}
 
 
@@ -77,7 +78,8 @@ def test_checkpoints_arriving_after_their_records_still_verify(stream: dict[str,
     v = LiveVerifier(stream["keyring"])
     _feed(v, sorted(stream["records"], key=_seq), [])
     _feed(v, [], stream["notes"])
-    assert v.findings == [] and v.checkpoints == len(stream["notes"])
+    assert v.findings == []
+    assert v.checkpoints == len(stream["notes"])
 
 
 def test_a_deleted_record_is_a_gap_once_the_time_bound_passes(stream: dict[str, Any]) -> None:
@@ -127,7 +129,8 @@ def test_joining_mid_stream_starts_at_a_checkpoint_not_a_deletion(
     later = [r for r in stream["records"] if _seq(r) >= 14]  # 0..13 read by someone else
     random.Random(3).shuffle(later)
     _feed(v, later, stream["notes"])
-    assert v.verified == 0 and v.waiting() == N - 14  # waiting for lower numbers first
+    assert v.verified == 0
+    assert v.waiting() == N - 14
     clock.now = 6
     v.tick()
     assert v.findings == []
@@ -148,7 +151,8 @@ def test_suspended_verifies_nothing_and_counts_it(stream: dict[str, Any]) -> Non
     v = LiveVerifier(stream["keyring"])
     v.reset(suspended=True)
     _feed(v, stream["records"][:10], stream["notes"])
-    assert v.findings == [] and (v.verified, v.unverified) == (0, 10)
+    assert v.findings == []
+    assert (v.verified, v.unverified) == (0, 10)
 
 
 def test_a_record_without_integrity_headers_is_an_insertion(stream: dict[str, Any]) -> None:
