@@ -14,7 +14,7 @@ from pathlib import Path
 
 import audit_logging
 
-COMMANDS = ("demo", "query", "replay-spill", "tail", "stats")
+COMMANDS = ("demo", "query", "replay-spill", "tail", "stats", "collect")
 
 
 # Subprocesses import the package under test, whatever else is installed.
