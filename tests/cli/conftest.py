@@ -1,5 +1,6 @@
 """
-The ``demo`` fixture: two demo runs in one directory, shared by the tests that read their data.
+The ``demo`` fixture: two demo runs in one directory, shared by the tests that read their data;
+and the mock Kafka broker for the ``collect`` tests.
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.cli._support import DEMO_EVENTS, cli
+from tests.sinks.kafka_fixtures import mock_broker  # noqa: F401 - for the collect tests
 
 
 @pytest.fixture(scope="package")

@@ -20,13 +20,7 @@ import sqlalchemy as sa
 
 from tests.cli._support import ENV, assert_clear_error, cli
 from tests.collect._support import ids_in, produce, wait_for
-from tests.sinks.kafka_fixtures import (  # noqa: F401 - fixtures
-    MockBroker,
-    collect_leaked_sockets,
-    high_watermarks,
-    mock_broker,
-    unique_topic,
-)
+from tests.sinks.kafka_fixtures import MockBroker, high_watermarks, unique_topic
 
 pytest.importorskip("confluent_kafka")
 pytest.importorskip("sqlalchemy")
@@ -93,7 +87,7 @@ def test_two_collectors_one_killed_every_event_exactly_once(
         a.communicate(timeout=10)
         events += produce(mock_broker.bootstrap, topic, 200, start=204)
         wait_for(lambda: len(ids_in(engine, "audit")) == len(events), 60)
-        status, out = _stop(b)
+        status, _ = _stop(b)
     finally:
         for p in procs:
             if p.poll() is None:
