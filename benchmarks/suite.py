@@ -86,6 +86,12 @@ BENCHMARKS: dict[str, Spec] = {
     "kafka": Spec(
         "bench_kafka", "KafkaHandler vs bare kafka-python / confluent loops (issue 6)", 120, 420
     ),
+    "collect": Spec(
+        "bench_collect",
+        "Kafka collector -> DatabaseHandler vs a bare consume -> executemany loop (issue 18)",
+        120,
+        420,
+    ),
     "integrity": Spec(
         "bench_integrity",
         "file / SQL / Kafka sinks with vs without integrity; verify rate (issue 16)",
