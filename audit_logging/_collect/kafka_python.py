@@ -63,6 +63,13 @@ class KafkaPythonConsumer(Consumer):
         self.errors = 0
 
     def subscribe(self, topics: list[str]) -> None:
+        # Metadata first: a leader that joins before it knows the topic's partitions
+        # assigns nothing ("No partition metadata") and kafka-python may not rejoin soon.
+        for topic in topics:
+            try:
+                self._consumer.partitions_for_topic(topic)
+            except self._kafka.errors.KafkaError as exc:
+                _log.warning("collector: no metadata for %s yet: %s", topic, exc)
         self._consumer.subscribe(topics, listener=self._listener)
 
     def poll(self, max_records: int, timeout: float) -> list[Record]:
