@@ -25,6 +25,7 @@ import sys
 from typing import Any
 
 from audit_logging._cli.common import CLIError, json_line, safe_text
+from audit_logging._cli.sinks import add_kafka_options, parse_api_version
 from audit_logging.exceptions import MissingDependencyError
 
 __all__ = ["add_arguments", "run"]
@@ -39,17 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--group", required=True, help="the consumer group collectors share")
     parser.add_argument("--db", required=True, metavar="URL", help="a SQLAlchemy database URL")
     parser.add_argument("--table", default="audit", help="the audit table (default: audit)")
-    parser.add_argument(
-        "--backend",
-        choices=("confluent", "kafka-python"),
-        default="confluent",
-        help="Kafka client library (default: confluent, the kafka-fast extra)",
-    )
-    parser.add_argument(
-        "--kafka-api-version",
-        metavar="X.Y",
-        help="broker API version for kafka-python instead of probing (e.g. 2.0)",
-    )
+    add_kafka_options(parser, "--backend", "confluent")
     parser.add_argument("--batch-size", type=int, default=500, help="records per commit")
     parser.add_argument(
         "--session-timeout",
@@ -100,7 +91,6 @@ def _sink(args: argparse.Namespace) -> Any:
 
 
 def _collector(args: argparse.Namespace, handler: Any) -> Any:
-    from audit_logging._cli.sinks import parse_api_version
     from audit_logging._collect import Collector
 
     keyring = None

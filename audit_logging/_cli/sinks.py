@@ -14,15 +14,18 @@ from audit_logging.exceptions import MissingDependencyError
 __all__ = ["add_kafka_options", "kafka_handler", "parse_api_version"]
 
 
-def add_kafka_options(parser: Any) -> None:
+def add_kafka_options(
+    parser: Any, flag: str = "--kafka-backend", default: str = "kafka-python"
+) -> None:
     """
-    The options that choose the Kafka client (shared by ``demo`` and ``replay-spill``).
+    The options that choose the Kafka client (shared by ``demo``, ``replay-spill`` and
+    ``collect``, which calls it ``--backend`` and defaults to confluent).
     """
     parser.add_argument(
-        "--kafka-backend",
+        flag,
         choices=("kafka-python", "confluent"),
-        default="kafka-python",
-        help="Kafka client library (default: kafka-python)",
+        default=default,
+        help=f"Kafka client library (default: {default})",
     )
     parser.add_argument(
         "--kafka-api-version",
