@@ -92,6 +92,12 @@ BENCHMARKS: dict[str, Spec] = {
         60,
         120,
     ),
+    "collect": Spec(
+        "bench_collect",
+        "Kafka collector -> DatabaseHandler vs a bare consume -> executemany loop (issue 18)",
+        120,
+        420,
+    ),
     "integrity": Spec(
         "bench_integrity",
         "file / SQL / Kafka sinks with vs without integrity; verify rate (issue 16)",

@@ -39,6 +39,7 @@ FACES = [
     "middleware.py",
     "cli.py",
     "integrity.py",
+    "collector.py",
     "contrib/django/__init__.py",
     "contrib/django/apps.py",
     "contrib/flask.py",

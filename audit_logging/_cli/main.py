@@ -5,12 +5,14 @@ Commands: ``demo`` (the package's main job in one command), ``query`` (read the
 audit table or a JSON-lines file), ``stats`` (read the audit table), ``setup-db``
 (create or upgrade the table), ``tail`` (read the JSON-lines files),
 ``replay-spill`` (recover a spill directory into sinks), ``verify`` (prove a trail
-unchanged) and ``keygen`` (a checkpoint key pair). Each lives in its own
+unchanged), ``collect`` (a Kafka topic into a table, in a consumer group) and
+``keygen`` (a checkpoint key pair). Each lives in its own
 module under :mod:`audit_logging._cli`, imported only when it runs, so
 ``--help`` is instant and needs no optional dependency.
 
 Exit status: 0 on success (also when a query finds no events), 1 when
-``replay-spill`` could not deliver everything or ``verify`` found a defect, 2 for
+``replay-spill`` could not deliver everything, ``verify`` found a defect or
+``collect`` was stopped with a batch the database had not stored, 2 for
 any problem the user can fix (bad argument or time, invalid URL, unreachable
 database, missing table or file, missing extra), shown as one line on stderr,
 never a traceback; 130 on Ctrl-C. Everything printed from the data is escaped so a payload can never
@@ -41,6 +43,7 @@ _COMMANDS = {
     "stats": ("stats", "events per type and per hour as a terminal chart"),
     "setup-db": ("setupdb", "create or upgrade the audit table and its indexes (--gin-index)"),
     "verify": ("verify", "prove a trail (file, table or topic) was not changed, or say where"),
+    "collect": ("collect", "store a Kafka audit topic in a database table, exactly once per event"),
     "keygen": ("keygen", "make an Ed25519 key pair for signing checkpoints"),
 }
 

@@ -11,18 +11,21 @@ from typing import Any
 from audit_logging._cli.common import CLIError, safe_text
 from audit_logging.exceptions import MissingDependencyError
 
-__all__ = ["kafka_handler"]
+__all__ = ["add_kafka_options", "kafka_handler", "parse_api_version"]
 
 
-def add_kafka_options(parser: Any) -> None:
+def add_kafka_options(
+    parser: Any, flag: str = "--kafka-backend", default: str = "kafka-python"
+) -> None:
     """
-    The options that choose the Kafka client (shared by ``demo`` and ``replay-spill``).
+    The options that choose the Kafka client (shared by ``demo``, ``replay-spill`` and
+    ``collect``, which calls it ``--backend`` and defaults to confluent).
     """
     parser.add_argument(
-        "--kafka-backend",
+        flag,
         choices=("kafka-python", "confluent"),
-        default="kafka-python",
-        help="Kafka client library (default: kafka-python)",
+        default=default,
+        help=f"Kafka client library (default: {default})",
     )
     parser.add_argument(
         "--kafka-api-version",
@@ -31,7 +34,13 @@ def add_kafka_options(parser: Any) -> None:
     )
 
 
-def _api_version(text: str | None) -> tuple[int, ...] | None:
+def parse_api_version(text: str | None) -> tuple[int, ...] | None:
+    """
+    ``--kafka-api-version X.Y`` as a tuple (None when not given).
+
+    Raises:
+        CLIError: it is not X.Y.
+    """
     if text is None:
         return None
     try:
@@ -59,7 +68,7 @@ def kafka_handler(
         raise CLIError(f"--kafka: {MissingDependencyError('kafka-python', 'kafka')}") from None
     _check_reachable(bootstrap)
     options: dict[str, Any] = {}
-    version = _api_version(api_version)
+    version = parse_api_version(api_version)
     if version is not None and backend == "kafka-python":
         options["api_version"] = version
     try:

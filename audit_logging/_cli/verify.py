@@ -23,7 +23,7 @@ from typing import Any
 from audit_logging._cli.common import CLIError, json_line, safe_text
 from audit_logging._integrity import ENV_VERIFIER_KEYS, Keyring, Report
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "load_keyring", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,16 +56,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _keyring(args: argparse.Namespace) -> Keyring:
-    texts = list(args.key)
+def load_keyring(keys: list[str], keys_file: str | None, option: str = "--keys") -> Keyring:
+    """
+    The trusted keys given as text, in a file and in ``AUDIT_INTEGRITY_VERIFIER_KEYS``.
+
+    Raises:
+        CLIError: the file cannot be read, a key is malformed, or there is no key.
+    """
+    texts = list(keys)
     try:
-        if args.keys:
-            with open(args.keys, encoding="utf-8") as fh:
+        if keys_file:
+            with open(keys_file, encoding="utf-8") as fh:
                 texts.append(fh.read())
         texts.append(os.environ.get(ENV_VERIFIER_KEYS, ""))
         keyring = Keyring.from_text("\n".join(texts))
     except OSError as exc:
-        raise CLIError(f"--keys: {exc.strerror}: {safe_text(args.keys, 200)}") from None
+        raise CLIError(f"{option}: {exc.strerror}: {safe_text(keys_file, 200)}") from None
     except ValueError as exc:
         raise CLIError(f"bad key: {exc}") from None
     if not len(keyring):
@@ -119,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     """
     Verify the trail; 0 when clean, 1 when changed.
     """
-    keyring = _keyring(args)
+    keyring = load_keyring(args.key, args.keys)
     report = _verify(args, keyring)
     ok = report.ok(strict=args.strict)
     out = sys.stdout

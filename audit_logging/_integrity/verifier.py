@@ -26,6 +26,11 @@ Per stream, in ``seq`` order:
 - a signed checkpoint larger than the stream means the end was truncated; records
   after a ``final`` checkpoint were inserted; records after the last checkpoint of a
   stream that did not close are only chained, and reported as such (a note).
+
+A live reader of a store without one order (Kafka: a stream spreads over partitions)
+builds it with ``ordered=False``, so a lower ``seq`` arriving late is put in its place
+without a finding, and calls :meth:`~StreamVerifier.release` when it stops waiting
+for the numbers still missing (its time bound): they are then a gap.
 """
 
 from __future__ import annotations
@@ -70,11 +75,20 @@ class StreamVerifier:
     Args:
         keyring: The trusted checkpoint keys (old ones too, after a rotation).
         reorder_window: Records per stream held back waiting for a lower ``seq``.
+        ordered: The store has one order (a file, a table): a record stored after a
+            higher ``seq`` is reported as reordered. False for a live Kafka reader.
     """
 
-    def __init__(self, keyring: Keyring, *, reorder_window: int = DEFAULT_REORDER_WINDOW) -> None:
+    def __init__(
+        self,
+        keyring: Keyring,
+        *,
+        reorder_window: int = DEFAULT_REORDER_WINDOW,
+        ordered: bool = True,
+    ) -> None:
         self._keyring = keyring
         self._window = max(1, reorder_window)
+        self._ordered = ordered
         self._streams: dict[str, _Stream] = {}
         self._report = Report()
 
@@ -172,7 +186,7 @@ class StreamVerifier:
             self.note(Kind.INSERTED, st.name, where, f"a second record with seq {seq}", seq)
             return
         if seq == st.next_seq and (st.started or seq == 0 or self._vouched(st, sealed)):
-            if st.stash:
+            if st.stash and self._ordered:
                 first = min(st.stash)
                 self.note(
                     Kind.REORDERED,
@@ -190,6 +204,22 @@ class StreamVerifier:
             return
         st.stash[seq] = (sealed, where)
         if len(st.stash) > self._window:
+            self._jump(st)
+
+    def held(self, stream: str) -> int:
+        """
+        Records of ``stream`` held back waiting for a lower ``seq``.
+        """
+        st = self._streams.get(stream)
+        return len(st.stash) if st is not None else 0
+
+    def release(self, stream: str) -> None:
+        """
+        Stop waiting for the missing numbers of ``stream``: each is reported as a gap
+        (or a deleted start) now and the held-back records are checked.
+        """
+        st = self._streams.get(stream)
+        while st is not None and st.stash:
             self._jump(st)
 
     def _vouched(self, st: _Stream, sealed: Sealed) -> bool:

@@ -56,7 +56,17 @@ class DeadLetterFile:
 
     def write(self, evt: Event[Any], reason: str, detail: str) -> None:
         """
-        Append one line and fsync it.
+        Append one line for ``evt`` and fsync it.
+
+        Raises:
+            OSError: the line could not be written.
+        """
+        self.write_fields(reason, detail, event=evt.to_dict())
+
+    def write_fields(self, reason: str, detail: str, **fields: Any) -> None:
+        """
+        Append one line with ``fields`` in place of the event (the collector writes a
+        Kafka record it cannot decode as ``record``) and fsync it.
 
         Raises:
             OSError: the line could not be written.
@@ -66,7 +76,7 @@ class DeadLetterFile:
             "detail": detail,
             **self._context,
             "dead_lettered_at": format_time(_dt.datetime.now(_dt.UTC)),
-            "event": evt.to_dict(),
+            **fields,
         }
         line = _encoding.dumps(record) + b"\n"
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT

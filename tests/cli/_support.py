@@ -14,7 +14,7 @@ from pathlib import Path
 
 import audit_logging
 
-COMMANDS = ("demo", "query", "replay-spill", "tail", "stats", "setup-db")
+COMMANDS = ("demo", "query", "replay-spill", "tail", "stats", "setup-db", "collect")
 
 
 # Subprocesses import the package under test, whatever else is installed.

@@ -1,7 +1,7 @@
 """
 The ``demo`` fixture: two demo runs in one directory, shared by the tests that read their data;
-and the real databases of the sink tests (``db``, ``sqlite_db``, ``pg_db``, ``mariadb_db``) for
-the ``query --where`` tests.
+the real databases of the sink tests (``db``, ``sqlite_db``, ``pg_db``, ``mariadb_db``) for
+the ``query --where`` tests; and the mock Kafka broker for the ``collect`` tests.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from tests.sinks.conftest import (  # noqa: F401
     pg_url,
     sqlite_db,
 )
+from tests.sinks.kafka_fixtures import mock_broker  # noqa: F401 - for the collect tests
 
 
 @pytest.fixture(scope="package")

@@ -33,13 +33,16 @@ from audit_logging._sinks.kafka.sealing import (
 )
 from audit_logging.exceptions import MissingDependencyError
 
-__all__ = ["Message", "verify_kafka", "verify_messages"]
+__all__ = ["Message", "sealed_record", "verify_kafka", "verify_messages"]
 
 Message = tuple[int, int, Any, bytes]
 """(partition, offset, headers, value) of one consumed record."""
 
 
-def _sealed(headers: Any, value: bytes) -> Sealed | None:
+def sealed_record(headers: Any, value: bytes) -> Sealed | None:
+    """
+    The integrity fields of a consumed record (either client's headers), or None without them.
+    """
     h = header_map(headers)
     try:
         stream = h[HEADER_STREAM].decode("ascii")
@@ -71,7 +74,7 @@ def verify_messages(
     sealed: list[tuple[Sealed, str]] = []
     for partition, offset, headers, value in messages:
         where = f"{topic}[{partition}]@{offset}"
-        record = _sealed(headers, value or b"")
+        record = sealed_record(headers, value or b"")
         if record is None:
             if not allow_unsealed:
                 v.note(Kind.INSERTED, "", where, "a record without valid integrity headers")
