@@ -30,14 +30,17 @@ Informational; log warning 3 Medium, error 4 High, fatal 6 Fatal), ``status_id``
 (``name``/``vendor_name`` ``audit_logging``, with the event's ``source`` as
 ``feature.name``). The actor becomes ``actor.user`` (and ``user`` for the IAM classes),
 the origin ``src_endpoint.ip``, ``http_request`` (``http_method``, ``url.path``,
-``url.query_string``, ``user_agent``) and ``http_response.code``; the API class
+``url.query_string``, ``user_agent``) and ``http_response.code``; Authentication
+names the event's source as ``service.name`` (the class asks for at least one of
+``service`` and ``dst_endpoint``); the API class
 names the operation (``api.operation`` = the type, ``api.service.name`` = the
 source); the Base Event has no actor or endpoint attributes, so there the actor
 and origin are kept whole under ``unmapped``. ``src_endpoint`` (and
-``dst_endpoint`` for HTTP) is written where the class asks for it even when
-nothing is known (``{}``: no origin bound). What OCSF has no attribute for
-(the payload, trace and span ids) is kept
-under ``unmapped``, OCSF's place for it.
+``dst_endpoint``, ``http_request`` and ``http_response`` for HTTP, which 1.3.0
+requires, and ``service`` for Authentication) is written where the class asks for
+it even when nothing is known (``{}``: no origin bound, no status, no source).
+What OCSF has no attribute for (the payload, trace and span ids) is kept under
+``unmapped``, OCSF's place for it.
 """
 
 from __future__ import annotations
@@ -155,6 +158,8 @@ def to_ocsf(evt: Event[Any]) -> dict[str, Any]:
         out["actor"] = {"user": user}
     if kind.group in ("auth", "account"):
         out["user"] = user
+    if kind.group == "auth":  # Authentication asks for at least one of service, dst_endpoint
+        out["service"] = {"name": canonical["source"]} if canonical["source"] else {}
     if classified and (origin.get("client_ip") or kind.group in ("http", "crud", "group")):
         out["src_endpoint"] = {"ip": origin["client_ip"]} if origin.get("client_ip") else {}
     if kind.group == "http":
@@ -210,6 +215,6 @@ def _http(
         request["user_agent"] = origin["user_agent"]
     out["http_request"] = request
     status = body.get("status")
-    if isinstance(status, int) and not isinstance(status, bool):
-        out["http_response"] = {"code": status}
+    known = isinstance(status, int) and not isinstance(status, bool)
+    out["http_response"] = {"code": status} if known else {}  # required in 1.3.0
     out["dst_endpoint"] = {"svc_name": canonical["source"]} if canonical["source"] else {}

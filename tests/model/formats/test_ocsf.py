@@ -42,6 +42,9 @@ def test_event_is_valid_for_its_class(evt: Event[Any]) -> None:
     for key, requirement in allowed.items():
         if requirement == "R":
             assert key in out, f"{key} is required in {cls['name']}"
+    at_least_one = cls.get("constraints", {}).get("at_least_one", [])
+    if at_least_one:
+        assert set(at_least_one) & set(out), f"{cls['name']} needs one of {at_least_one}"
     for key, value in out.items():
         if isinstance(value, dict) and key != "unmapped":
             _check_object(key, value)
@@ -118,3 +121,16 @@ def test_log_severity_follows_the_level() -> None:
     levels = {t: to_ocsf(Event(t, "", {}))["severity_id"] for t in ("log_warning", "log_error")}
     assert levels == {"log_warning": 3, "log_error": 4}
     assert to_ocsf(Event("log_fatal", "", {}))["severity_id"] == 6
+
+
+def test_authentication_names_the_service_the_constraint_asks_for() -> None:
+    """Authentication 3002 needs service or dst_endpoint (at_least_one): the source is one."""
+    assert to_ocsf(Event("auth_login", "shop.api", {}))["service"] == {"name": "shop.api"}
+    assert to_ocsf(Event("auth_logout", "", {}))["service"] == {}
+
+
+def test_http_request_without_a_status_still_has_the_required_response() -> None:
+    """HTTP Activity 4002 in 1.3.0 requires http_request and http_response; no status: empty."""
+    out = to_ocsf(Event("http_request_received", "api", {"method": "GET", "path": "/x"}))
+    assert out["http_response"] == {}
+    assert out["http_request"] == {"http_method": "GET", "url": {"path": "/x"}}
