@@ -1,0 +1,11 @@
+/* What the source files of audit_logging._speedups share. */
+#ifndef AUDIT_LOGGING_SPEEDUPS_H
+#define AUDIT_LOGGING_SPEEDUPS_H
+
+#include <Python.h>
+
+/* _speedups_payload.c: publish's redaction check and the history's copy. */
+PyObject *payload_clean(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *copy_and_size(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+
+#endif
