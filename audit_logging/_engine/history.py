@@ -369,6 +369,7 @@ class History:
             kept = private_copy(payload)
         event_id = evt.id
         actor, origin = evt.actor, evt.origin
+        span = evt.span_context
         entry = (
             evt.type,
             evt.source,
@@ -376,7 +377,7 @@ class History:
             evt.context_id,
             event_id,
             evt.time,
-            _flat_span(evt.span_context),
+            None if span is INVALID_SPAN_CONTEXT else _flat_span(span),
             None if actor is None else (actor.user_id, actor.username, actor.auth_method),
             None if origin is None else _flat_origin(origin),
             size,

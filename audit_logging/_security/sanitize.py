@@ -371,12 +371,15 @@ def sanitize_payload(
     """
     rules = policy.rules() if policy else rules_for(sanitizers)
     source = evt.source
-    if source and not text_clean(source, rules.patterns):
-        masked = mask_text(source, rules.patterns)
+    patterns = rules.patterns
+    if source and not (text_clean(source, patterns) if patterns else text_is_clean(source)):
+        masked = mask_text(source, patterns)
         if masked != source:
             evt = dataclasses.replace(evt, source=masked)
     payload = evt.payload
-    if payload is None or _is_envelope(payload):
+    if payload is None or (
+        type(payload) is dict and ENCRYPTED_MARKER in payload and _is_envelope(payload)
+    ):
         return evt
     try:
         clean = _payload_clean(payload, rules)
