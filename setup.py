@@ -18,7 +18,11 @@ setup(
     ext_modules=[
         Extension(
             "audit_logging._speedups",
-            ["audit_logging/_speedups.c", "audit_logging/_speedups_payload.c"],
+            [
+                "audit_logging/_speedups.c",
+                "audit_logging/_speedups_payload.c",
+                "audit_logging/_speedups_ids.c",
+            ],
             depends=["audit_logging/_speedups.h"],
             optional=OPTIONAL,
         ),

@@ -20,7 +20,8 @@
  *     Event(...) with every field given: the slots are filled directly.
  *
  * payload_clean and copy_and_size (publish's redaction check and the history's copy)
- * are in _speedups_payload.c.
+ * are in _speedups_payload.c; uuid7 and utc_from_timestamp (an event's id and time)
+ * in _speedups_ids.c.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -317,13 +318,7 @@ record_to_event(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (fields[6] == NULL) {
         goto error;
     }
-    PyObject *stamp_args = PyTuple_Pack(2, created, g_utc);
-    if (stamp_args == NULL) {
-        goto error;
-    }
-    fields[5] = PyDateTimeAPI->DateTime_FromTimestamp(
-        (PyObject *)PyDateTimeAPI->DateTimeType, stamp_args, NULL);
-    Py_DECREF(stamp_args);
+    fields[5] = utc_from_timestamp(created, g_utc);
     if (fields[5] == NULL) {
         goto error;
     }
@@ -392,6 +387,10 @@ static PyMethodDef methods[] = {
      "payload_clean(payload, rules, keep_value, protect, max_depth, card_min) -> bool | None."},
     {"copy_and_size", (PyCFunction)(void (*)(void))copy_and_size, METH_FASTCALL,
      "copy_and_size(payload, unknown, max_depth) -> (copy, size) or (unknown, -1)."},
+    {"uuid7", (PyCFunction)(void (*)(void))uuid7, METH_FASTCALL | METH_KEYWORDS,
+     "uuid7(now_ns=None) -> str: a UUIDv7 greater than every id before it."},
+    {"utc_from_timestamp", (PyCFunction)(void (*)(void))utc_from_timestamp_py, METH_FASTCALL,
+     "utc_from_timestamp(created, utc) -> datetime.fromtimestamp(created, utc)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -422,5 +421,8 @@ PyInit__speedups(void)
     INTERN(s_actor, "actor");
     INTERN(s_origin, "origin");
 #undef INTERN
+    if (ids_init() < 0) {
+        return NULL;
+    }
     return PyModule_Create(&module);
 }
