@@ -117,7 +117,8 @@ class AuditHandler(logging.Handler):
         """
         Filter, then emit without the handler lock (the bus is thread-safe).
         """
-        rv: Any = self.filter(record)
+        # No filters (the usual case): logging's own ``filter`` would only say True.
+        rv: Any = self.filter(record) if self.filters else True
         if isinstance(rv, logging.LogRecord):
             record = rv
         if rv:

@@ -42,6 +42,7 @@ from typing import Any
 from audit_logging._engine.delivery import Deliverer, Delivery
 from audit_logging._engine.history import History
 from audit_logging._engine.lifecycle import Lifecycle
+from audit_logging._engine.metrics import NopMetrics
 from audit_logging._engine.reentry import MainThreadGuard
 from audit_logging._engine.reporting import ErrorReporter
 from audit_logging._engine.resilience import TokenBucket
@@ -98,6 +99,9 @@ class Admission:
         self._bucket = bucket
         self._retry_after = retry_after
         self._metrics = metrics
+        self._metric_published = (
+            None if type(metrics) is NopMetrics else metrics.event_published
+        )  # the default NopMetrics is not called on every publish to do nothing
         self._reporter = reporter
         self._starters = tuple(starters)
         policy = RedactionPolicy(config.redact_keys, config.keep_keys, config.redact_patterns)
@@ -184,7 +188,8 @@ class Admission:
             if bucket is not None and not internal and not bucket.try_acquire():
                 return self._rate_limited(evt, bucket)
             self._history.add(evt)
-            self._metrics.event_published(evt.type)
+            if self._metric_published is not None:
+                self._metric_published(evt.type)
             self.published += 1
             if sync:
                 return self._deliver_now(evt)

@@ -134,9 +134,10 @@ class Deliverer:
         self._metrics = metrics
         self._metric_spilled = getattr(metrics, "event_spilled", None)
         self._metric_depth = getattr(metrics, "queue_depth", None)
-        self._metric_delivered = getattr(metrics, "event_delivered", None)
-        # Timing every handler call costs two clock reads: only when someone records it.
+        # Timing every handler call costs two clock reads: only when someone records it;
+        # the same for the per-delivery count (NopMetrics would only be called to do nothing).
         self._timed = type(metrics) is not NopMetrics
+        self._metric_delivered = getattr(metrics, "event_delivered", None) if self._timed else None
         self._reporter = reporter
         self._drops = drops
         self._spill_store = spill_store

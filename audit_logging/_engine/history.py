@@ -39,6 +39,7 @@ from typing import Any, Final
 
 from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext, TraceFlags
 
+from audit_logging._accel import accelerator as _compiled
 from audit_logging._model.encoding import dumps, make_safe
 from audit_logging._model.event import Event
 from audit_logging._model.scope import Actor, Origin
@@ -170,6 +171,18 @@ def _copy_and_size(obj: Any, depth: int) -> tuple[Any, int]:
     return _UNKNOWN, -1
 
 
+if _compiled is None:
+
+    def _copy_and_size_top(obj: Any) -> tuple[Any, int]:
+        return _copy_and_size(obj, 0)
+
+else:  # the same walk, compiled (tests/test_speedups_payload.py compares them)
+    _copy_sized = _compiled.copy_and_size
+
+    def _copy_and_size_top(obj: Any) -> tuple[Any, int]:
+        return _copy_sized(obj, _UNKNOWN, _FAST_DEPTH)  # type: ignore[no-any-return]
+
+
 def private_copy(payload: Any) -> Any:
     """
     A copy of ``payload`` that shares nothing mutable with it; never raises.
@@ -199,7 +212,7 @@ def estimate_size(evt: Event[Any]) -> int:
     payload = evt.payload
     if payload is None:
         return size
-    fast = _copy_and_size(payload, 0)[1]
+    fast = _copy_and_size_top(payload)[1]
     return size + (fast if fast >= 0 else _careful_size(payload))
 
 
@@ -345,7 +358,7 @@ class History:
             return False  # off, or kept already (a pending duplicate is dropped at the fold)
         payload = evt.payload
         size = _EVENT_OVERHEAD + len(evt.source) + len(evt.type) + len(evt.context_id)
-        kept, payload_size = (None, 0) if payload is None else _copy_and_size(payload, 0)
+        kept, payload_size = (None, 0) if payload is None else _copy_and_size_top(payload)
         if payload_size < 0:  # not plain data: the careful walk, then (if kept) a deep copy
             payload_size = _careful_size(payload)
             kept = _UNKNOWN
@@ -356,6 +369,7 @@ class History:
             kept = private_copy(payload)
         event_id = evt.id
         actor, origin = evt.actor, evt.origin
+        span = evt.span_context
         entry = (
             evt.type,
             evt.source,
@@ -363,7 +377,7 @@ class History:
             evt.context_id,
             event_id,
             evt.time,
-            _flat_span(evt.span_context),
+            None if span is INVALID_SPAN_CONTEXT else _flat_span(span),
             None if actor is None else (actor.user_id, actor.username, actor.auth_method),
             None if origin is None else _flat_origin(origin),
             size,

@@ -22,7 +22,6 @@ cannot be stored is retried at the next occasion; it never makes a write fail.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import logging
 import os
 import re
@@ -34,9 +33,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from audit_logging._integrity.checkpoint import Checkpoint, sign_checkpoint
+from audit_logging._integrity.hashing import seal_bodies, seal_lines, seal_one
 from audit_logging._integrity.keys import SigningKey
 from audit_logging._integrity.merkle import Frontier
-from audit_logging._integrity.records import ZERO_HASH, record_leaf
+from audit_logging._integrity.records import ZERO_HASH
 from audit_logging._threads import new_thread
 
 __all__ = [
@@ -57,7 +57,6 @@ DEFAULT_INTERVAL = 10.0
 DEFAULT_LOG_NAME = "audit-logging"
 """The first part of every checkpoint's origin line."""
 
-_sha256 = hashlib.sha256
 _UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
 
 
@@ -84,6 +83,17 @@ def new_stream_id(clock: Callable[[], float] = time.time) -> str:
     host = _UNSAFE.sub("-", socket.gethostname())[:48].strip("-") or "host"
     start = _dt.datetime.fromtimestamp(clock(), _dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{host}-{os.getpid()}-{start}-{secrets.token_hex(4)}"
+
+
+def _listed(items: Sequence[bytes]) -> list[bytes]:
+    return items if isinstance(items, list) else list(items)
+
+
+def _flags(replays: Sequence[bool]) -> list[bool] | None:
+    # None (no replay in the batch, the common case) spares the loops a test per record.
+    if not any(replays):
+        return None
+    return replays if isinstance(replays, list) else list(replays)
 
 
 def _utc_text(ts: float) -> str:
@@ -131,6 +141,7 @@ class Chain:
 
     def _start(self) -> None:
         self.stream = new_stream_id(self._clock)
+        self._stream_b = self.stream.encode()
         self._lock = threading.RLock()
         self._frontier = Frontier()
         self._tip = ZERO_HASH  # last committed leaf
@@ -142,6 +153,13 @@ class Chain:
         self._wake = threading.Condition(self._lock)
         self._timer: threading.Thread | None = None
         self.checkpoints = 0
+
+    @property
+    def stream_bytes(self) -> bytes:
+        """
+        The stream id, ASCII-encoded (as it goes into every leaf and Kafka header).
+        """
+        return self._stream_b
 
     @property
     def size(self) -> int:
@@ -156,7 +174,7 @@ class Chain:
         """
         with self._lock:
             seq, prev = self._next, self._next_prev
-            leaf = record_leaf(self.stream, seq, prev, body, replay)
+            leaf = seal_one(self._stream_b, seq, prev, body, replay)
             self._next = seq + 1
             self._next_prev = leaf
             self._sealed.append(leaf)
@@ -166,59 +184,33 @@ class Chain:
         """
         Number a batch of records at once: each one's ``(seq, prev as hex)`` (commit next).
         """
-        out: list[tuple[int, str]] = []
         with self._lock:
-            stream = self.stream.encode()
-            seq = self._next
-            prev = self._next_prev
-            prev_hex = prev.hex()
-            sealed = self._sealed
-            sha256 = _sha256
-            for body, replay in zip(bodies, replays, strict=True):
-                mark = b" replay" if replay else b""
-                head = b"\x00%s %d %s%s\n" % (stream, seq, prev_hex.encode(), mark)
-                prev = sha256(head + body).digest()
-                out.append((seq, prev_hex))
-                sealed.append(prev)
-                prev_hex = prev.hex()
-                seq += 1
-            self._next, self._next_prev = seq, prev
-        return out
+            numbers, leaves = seal_bodies(
+                self._stream_b, self._next, self._next_prev, _listed(bodies), _flags(replays)
+            )
+            self._sealed_batch(leaves)
+        return numbers
 
     def seal_lines(
         self, lines: Sequence[bytes], replays: Sequence[bool]
     ) -> tuple[list[bytes], int]:
         """
         Seal a batch of JSON lines (``{...}\\n``) at once: the lines with their integrity
-        member and their total size (the file sink's hot path, one lock and one loop).
+        member and their total size (the file sink's hot path, one lock and one call).
         """
-        out: list[bytes] = []
-        total = 0
         with self._lock:
-            stream = self.stream.encode()
-            seq = self._next
-            prev = self._next_prev
-            prev_hex = prev.hex().encode()
-            sealed = self._sealed
-            sha256 = _sha256
-            for line, replay in zip(lines, replays, strict=True):
-                body = line[:-1]
-                if replay:
-                    head = b"\x00%s %d %s replay\n" % (stream, seq, prev_hex)
-                    tail = b',"integrity":{"stream":"%s","seq":%d,"prev":"%s","replay":true}}\n'
-                else:
-                    head = b"\x00%s %d %s\n" % (stream, seq, prev_hex)
-                    tail = b',"integrity":{"stream":"%s","seq":%d,"prev":"%s"}}\n'
-                leaf = sha256(head + body).digest()
-                new = body[:-1] + tail % (stream, seq, prev_hex)
-                out.append(new)
-                total += len(new)
-                sealed.append(leaf)
-                prev_hex = leaf.hex().encode()
-                prev = leaf
-                seq += 1
-            self._next, self._next_prev = seq, prev
+            out, total, leaves = seal_lines(
+                self._stream_b, self._next, self._next_prev, _listed(lines), _flags(replays)
+            )
+            self._sealed_batch(leaves)
         return out, total
+
+    def _sealed_batch(self, leaves: list[bytes]) -> None:
+        # Lock held: the batch's leaves wait for commit(); the next record chains on.
+        if leaves:
+            self._sealed.extend(leaves)
+            self._next += len(leaves)
+            self._next_prev = leaves[-1]
 
     def prepare_checkpoint(self, stored: int) -> tuple[str, Checkpoint] | None:
         """
@@ -265,35 +257,61 @@ class Chain:
         with self._lock:
             sealed, self._sealed = self._sealed, []
             n = len(sealed) if stored is None else min(stored, len(sealed))
-            append = self._frontier.append
-            done = 0
-            if not marks:
-                self._frontier.extend(sealed[:n])
-                done = n
-            for mark in sorted(m for m in marks if 0 <= m <= n):
-                for leaf in sealed[done:mark]:
-                    append(leaf)
-                if mark > done:
-                    self._tip = sealed[mark - 1]
-                done = max(done, mark)
-                if self._frontier.size > self._checkpointed:
-                    self._checkpoint_locked(final=False)
-            for leaf in sealed[done:n]:
-                append(leaf)
-            if n:
+            if marks:
+                self._commit_marked(sealed, n, marks)
+            elif n:
+                self._frontier.extend(sealed if n == len(sealed) else sealed[:n])
                 self._tip = sealed[n - 1]
             self._next, self._next_prev = self._frontier.size, self._tip
             if prepared is not None and prepared[1].size == self._frontier.size:
                 self._stored(*prepared)
-            pending = self._frontier.size - self._checkpointed
-            if pending >= self._every:
+            self._after_commit()
+
+    def commit_one(self, stored: bool) -> None:
+        """
+        :meth:`commit` of the one record sealed since the last commit (the Kafka sink's
+        sync sends): the same, with less work per record.
+        """
+        with self._lock:
+            sealed = self._sealed
+            if not stored or len(sealed) != 1:
+                self.commit(1 if stored else 0)
+                return
+            leaf = sealed.pop()
+            self._frontier.append(leaf)
+            self._tip = self._next_prev = leaf
+            self._next = self._frontier.size
+            if self._timer is None or self._next - self._checkpointed >= self._every:
+                self._after_commit()
+
+    def _after_commit(self) -> None:
+        # Lock held: checkpoint when due, or make sure the timer will.
+        pending = self._frontier.size - self._checkpointed
+        if pending >= self._every:
+            self._checkpoint_locked(final=False)
+        elif pending and self._interval and self._timer is None and not self._closed:
+            self._timer = new_thread(self._timer_loop, "audit-checkpoint")
+            try:
+                self._timer.start()
+            except RuntimeError:  # no thread: the next commit or close() checkpoints
+                self._timer = None
+
+    def _commit_marked(self, sealed: list[bytes], n: int, marks: Iterable[int]) -> None:
+        # Lock held: commit the first n leaves with a checkpoint at each mark (new files).
+        append = self._frontier.append
+        done = 0
+        for mark in sorted(m for m in marks if 0 <= m <= n):
+            for leaf in sealed[done:mark]:
+                append(leaf)
+            if mark > done:
+                self._tip = sealed[mark - 1]
+            done = max(done, mark)
+            if self._frontier.size > self._checkpointed:
                 self._checkpoint_locked(final=False)
-            elif pending and self._interval and self._timer is None and not self._closed:
-                self._timer = new_thread(self._timer_loop, "audit-checkpoint")
-                try:
-                    self._timer.start()
-                except RuntimeError:  # no thread: the next commit or close() checkpoints
-                    self._timer = None
+        for leaf in sealed[done:n]:
+            append(leaf)
+        if n:
+            self._tip = sealed[n - 1]
 
     def _timer_loop(self) -> None:
         with self._lock:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
+from audit_logging._integrity.hashing import frontier_extend
+
 __all__ = ["EMPTY_ROOT", "Frontier", "leaf_hash", "node_hash", "root_of"]
 
 _sha256 = hashlib.sha256
@@ -96,31 +98,17 @@ class Frontier:
         """
         Add one leaf hash: merge equal-sized subtrees from the right (binary carry).
         """
-        hashes = self._hashes
-        size = self.size
-        node = leaf
-        while size & 1:
-            node = _sha256(b"\x01" + hashes.pop() + node).digest()
-            size >>= 1
-        hashes.append(node)
+        frontier_extend(self._hashes, self.size, [leaf])
         self.size += 1
 
     def extend(self, leaves: Iterable[bytes]) -> None:
         """
-        Append many leaf hashes (the same as :meth:`append` in a loop, with less overhead).
+        Append many leaf hashes (the same as :meth:`append` in a loop, with less overhead:
+        :func:`~audit_logging._integrity.hashing.frontier_extend`, compiled where built).
         """
-        hashes = self._hashes
-        pop, push = hashes.pop, hashes.append
-        sha256 = _sha256
-        size = self.size
-        for leaf in leaves:
-            node, carry = leaf, size
-            while carry & 1:
-                node = sha256(b"\x01" + pop() + node).digest()
-                carry >>= 1
-            push(node)
-            size += 1
-        self.size = size
+        batch = leaves if isinstance(leaves, list) else list(leaves)
+        frontier_extend(self._hashes, self.size, batch)
+        self.size += len(batch)
 
     def root(self) -> bytes:
         """

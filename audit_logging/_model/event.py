@@ -27,7 +27,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -62,11 +63,56 @@ def _now() -> _dt.datetime:
     return _dt.datetime.now(_UTC)
 
 
-def current_span_context() -> SpanContext:
+def _otel_span_slot() -> tuple[Any, ContextVar[Any], str] | None:
     """
-    Return the current OpenTelemetry span context (``INVALID_SPAN_CONTEXT`` if none).
+    (runtime context, its ContextVar, the span key) of OpenTelemetry's default context.
+
+    ``get_current_span()`` is six Python calls deep; asking the ContextVar directly
+    whether a span is set is one dict look-up, the common answer being "no span". Only
+    the API's default ``contextvars`` runtime context is read this way (the one it has
+    used since 1.0); anything else (a custom ``OTEL_PYTHON_CONTEXT``, an API without
+    these names) takes the API's own path, as does every call that finds a span.
     """
-    return _trace.get_current_span().get_span_context()
+    try:
+        from opentelemetry import context as otel_context
+        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+        from opentelemetry.trace.propagation import _SPAN_KEY
+    except ImportError:  # pragma: no cover - an API without these names
+        return None
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    var = getattr(runtime, "_current_context", None)
+    if type(runtime) is not ContextVarsRuntimeContext or not isinstance(var, ContextVar):
+        return None
+    if not isinstance(_SPAN_KEY, str):  # pragma: no cover - defensive
+        return None
+    return runtime, var, _SPAN_KEY
+
+
+def _make_current_span_context() -> Any:
+    slot = _otel_span_slot()
+    if slot is None:
+
+        def current_span_context() -> SpanContext:
+            return _trace.get_current_span().get_span_context()
+
+    else:
+        from opentelemetry import context as otel_context
+
+        runtime, var, key = slot
+
+        def current_span_context() -> SpanContext:
+            # The identity check keeps a runtime context swapped in later on the API path.
+            if otel_context._RUNTIME_CONTEXT is runtime and var.get().get(key) is None:
+                return INVALID_SPAN_CONTEXT
+            return _trace.get_current_span().get_span_context()
+
+    current_span_context.__doc__ = (
+        "Return the current OpenTelemetry span context (``INVALID_SPAN_CONTEXT`` if none)."
+    )
+    return current_span_context
+
+
+current_span_context: Callable[[], SpanContext] = _make_current_span_context()
 
 
 @dataclasses.dataclass(frozen=True, slots=True, init=False)

@@ -39,10 +39,11 @@ from typing import Any
 
 from opentelemetry.trace import SpanContext, TraceFlags
 
-from audit_logging._model.context import get_context_id
+from audit_logging._accel import accelerator
+from audit_logging._model.context import _context_id, get_context_id
 from audit_logging._model.encoding import _safe_str
 from audit_logging._model.event import Event, EventType, current_span_context
-from audit_logging._model.fieldvalues import field_map, request_text
+from audit_logging._model.fieldvalues import MAX_FIELD_ITEMS, field_map, request_text
 from audit_logging._model.ids import uuid7_str
 from audit_logging._model.scope import _scope as _scope_var
 from audit_logging._security.textmask import mask_secrets_in_text
@@ -208,20 +209,21 @@ def field_text(value: object) -> str:
     return _safe_str(value) if request is None else request
 
 
-def _extra_keys(record: logging.LogRecord) -> set[str]:
+def _extra_keys(record: logging.LogRecord) -> list[str]:
     """
-    The non-standard attributes of ``record`` (``extra`` keys and the like).
+    The non-standard attributes of ``record`` (``extra`` keys and the like), in order.
 
     ``LogRecord.__init__`` sets the standard attributes first (``name`` first)
     and ``makeRecord`` adds ``extra`` after them, so only the tail of
     ``__dict__`` needs a look; a record built any other way gets the full scan.
+    The order is the order the caller gave, so ``fields`` keep it.
     """
     data = record.__dict__
     if len(data) <= _N_STANDARD:
-        return set()
+        return []
     if next(iter(data)) != "name":
-        return data.keys() - _STANDARD_ATTRS
-    return {key for key in _islice(data, _N_STANDARD, None) if key not in _STANDARD_ATTRS}
+        return [key for key in data if key not in _STANDARD_ATTRS]
+    return [key for key in _islice(data, _N_STANDARD, None) if key not in _STANDARD_ATTRS]
 
 
 def record_to_event(
@@ -239,6 +241,10 @@ def record_to_event(
         include_traceback: add a masked ``traceback`` (no locals) to ``log_error``
             and ``log_fatal`` payloads of records with ``exc_info``.
     """
+    if _fast_record_to_event is not None:
+        fast: Event[Any] | None = _fast_record_to_event(record, source)
+        if fast is not None:
+            return fast
     extra = _extra_keys(record)
     if extra:
         evt = getattr(record, "audit_event", None)
@@ -261,10 +267,9 @@ def record_to_event(
     error = _error_text(record) if is_error or event_type == EventType.LOG_FATAL else ""
     fields: dict[str, Any] = {}
     if extra:
-        extra -= _SPECIAL_EXTRA
-        if error or is_error:
-            extra.discard("error")
+        drop = _SPECIAL_EXTRA | {"error"} if error or is_error else _SPECIAL_EXTRA
         data = record.__dict__
+        extra = [key for key in extra if key not in drop]
         fields = field_map({key: data[key] for key in extra})
     message = record.getMessage()
     if type(message) is not str or not message.isascii():
@@ -275,6 +280,36 @@ def record_to_event(
     if include_traceback and record.exc_info and record.exc_info[1] is not None:
         payload["traceback"] = traceback_text(record.exc_info[1])
     return _event(event_type, src, payload, context_id, created, span)
+
+
+def _configure_accelerator() -> Any:
+    """
+    Hand the compiled ``record_to_event`` the objects of this module's reference path.
+
+    It takes the common case (a plain ``LogRecord`` below ERROR, plain extra values,
+    no special extra keys) and answers None for the rest, which this module maps.
+    """
+    if accelerator is None:
+        return None
+    accelerator.configure(
+        record_type=logging.LogRecord,
+        event_type=Event,
+        standard=_STANDARD_ATTRS,
+        special=_SPECIAL_EXTRA,
+        context_var=_context_id,
+        scope_var=_scope_var,
+        span_func=current_span_context,
+        uuid_func=uuid7_str,
+        safe_str=_safe_str,
+        utc=_UTC,
+        types=(EventType.LOG_DEBUG, EventType.LOG_INFO, EventType.LOG_WARNING),
+        n_standard=_N_STANDARD,
+        max_items=MAX_FIELD_ITEMS,
+    )
+    return accelerator.record_to_event
+
+
+_fast_record_to_event = _configure_accelerator()
 
 
 _METHOD_TYPES: dict[str, str] = {

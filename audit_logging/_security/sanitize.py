@@ -53,14 +53,18 @@ import decimal
 import enum
 import logging
 import re
-import types
-import typing
 import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
+from audit_logging._accel import accelerator as _compiled
 from audit_logging._model.encoding import _safe_str
 from audit_logging._model.event import Event
+from audit_logging._security.containers import (
+    kind_of,
+    pairs,
+    rebuild,
+)
 from audit_logging._security.crypto import ENCRYPTED_MARKER
 from audit_logging._security.keyrules import (
     DEFAULT_SENSITIVE_KEYS,
@@ -77,7 +81,13 @@ from audit_logging._security.keyrules import (
     unregister_sanitizer,
 )
 from audit_logging._security.policy import RedactionPolicy, mask_text, text_clean
-from audit_logging._security.textmask import MASK, mask_dsn, mask_secrets_in_text, text_is_clean
+from audit_logging._security.textmask import (
+    CARD_MIN,
+    MASK,
+    mask_dsn,
+    mask_secrets_in_text,
+    text_is_clean,
+)
 from audit_logging.typing import Sanitizer
 
 __all__ = [
@@ -101,10 +111,6 @@ _log = logging.getLogger("audit_logging")
 _CYCLE: Final = "<cycle>"
 
 _FAST_DEPTH = 16
-_MISSING: Any = object()
-_CLASS_CACHE_MAX = 256
-_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
-_STR_FIELDS: dict[type[Any], frozenset[str] | None] = {}
 # Leaves the encoder writes without str(), or whose str() is a fixed format that no
 # rule can match: no need to look at their text.
 _PLAIN_LEAVES = (
@@ -112,6 +118,20 @@ _PLAIN_LEAVES = (
     datetime.date, datetime.time, datetime.timedelta, decimal.Decimal, uuid.UUID,
 )  # fmt: skip
 _ENVELOPE_KEYS = frozenset({ENCRYPTED_MARKER, "alg", "kid", "nonce", "ct"})
+
+
+def _payload_clean(payload: Any, rules: Rules) -> bool:
+    """
+    ``_is_clean(payload, rules, 0)``; compiled where built, for rules without extra text
+    patterns (the compiled check answers None where it does not decide: Python does).
+    """
+    if _compiled is not None and not rules.patterns:
+        verdict = _compiled.payload_clean(
+            payload, rules, keep_value, protect, _FAST_DEPTH, CARD_MIN
+        )
+        if verdict is not None:
+            return bool(verdict)
+    return _is_clean(payload, rules, 0)
 
 
 def _key_rule(rules: Rules, key: object) -> Sanitizer | None:
@@ -187,63 +207,6 @@ def _safe_leaf(value: Any, patterns: tuple[re.Pattern[str], ...]) -> Any:
         return _unreadable(value)
 
 
-_DICT, _LIST, _TUPLE, _NAMEDTUPLE, _SET, _DATACLASS = range(6)
-
-
-def _kind(value: Any) -> int | None:
-    t = type(value)
-    if t is dict:
-        return _DICT
-    if t is list:
-        return _LIST
-    if t is tuple:
-        return _TUPLE
-    if t is str or t is int or t is float or t is bool or value is None:
-        return None
-    try:
-        if isinstance(value, Mapping):
-            return _DICT
-        if isinstance(value, tuple):
-            return _NAMEDTUPLE if hasattr(t, "_fields") else _TUPLE
-        if isinstance(value, list):
-            return _LIST
-        if isinstance(value, set | frozenset):
-            return _SET
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return _DATACLASS
-    except Exception:  # an object whose __class__ or ABC check raises: a leaf
-        return None
-    return None
-
-
-def _field_names(cls: type[Any]) -> tuple[str, ...]:
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = tuple(f.name for f in dataclasses.fields(cls))
-        if len(_FIELD_NAMES) < _CLASS_CACHE_MAX:
-            _FIELD_NAMES[cls] = names
-    return names
-
-
-def _pairs(value: Any, kind: int) -> list[tuple[Any, Any]]:
-    """
-    The (key, child) pairs of a container; the key is None where there is none.
-    """
-    if kind == _DICT:
-        # dict.items for a dict subclass: an override cannot hide data from the
-        # sanitizer that the encoder (which reads dicts natively) would write.
-        return list(dict.items(value) if isinstance(value, dict) else value.items())
-    if kind == _NAMEDTUPLE:
-        return list(zip(type(value)._fields, value, strict=False))
-    if kind == _DATACLASS:
-        return [(name, getattr(value, name)) for name in _field_names(type(value))]
-    if kind in (_TUPLE, _LIST) and len(value) == 2:
-        name = value[0]
-        if isinstance(name, str | bytes):  # a (name, value) pair: ("Cookie", "...")
-            return [(None, name), (name, value[1])]
-    return [(None, child) for child in value]
-
-
 def _is_clean(value: Any, rules: Rules, depth: int) -> bool:
     """
     True when sanitizing ``value`` would change nothing (False when unsure).
@@ -283,82 +246,17 @@ def _is_clean(value: Any, rules: Rules, depth: int) -> bool:
         if len(value) == 2 and _key_rule(rules, value[0]) is not None:
             return False  # a (name, value) pair with a rule: the walk decides
         return all(_is_clean(child, rules, depth + 1) for child in value)
-    kind = _kind(value)
+    kind = kind_of(value)
     if kind is None:
         return _mask_leaf(value, patterns) is value
     if depth >= _FAST_DEPTH:
         return False
-    for key, child in _pairs(value, kind):
+    for key, child in pairs(value, kind):
         if _key_rule(rules, key) is not None:
             return False
         if not _is_clean(child, rules, depth + 1):
             return False
     return True
-
-
-def _str_fields(cls: type[Any]) -> frozenset[str] | None:
-    """
-    The names of ``cls``'s fields whose annotation admits ``str`` (None if unknown).
-    """
-    names = _STR_FIELDS.get(cls, _MISSING)
-    if names is _MISSING:
-        try:
-            hints = typing.get_type_hints(cls)
-        except Exception:
-            names = None
-        else:
-            names = frozenset(name for name, hint in hints.items() if _admits_str(hint))
-        if len(_STR_FIELDS) < _CLASS_CACHE_MAX:
-            _STR_FIELDS[cls] = names
-    return typing.cast("frozenset[str] | None", names)
-
-
-def _admits_str(hint: Any) -> bool:
-    if hint is str or hint is Any or hint is object or isinstance(hint, typing.TypeVar):
-        return True
-    origin = typing.get_origin(hint)
-    if origin is typing.Annotated:
-        return _admits_str(typing.get_args(hint)[0])
-    if origin is typing.Union or origin is types.UnionType:
-        return any(_admits_str(arg) for arg in typing.get_args(hint))
-    return isinstance(hint, type) and issubclass(str, hint)
-
-
-def _rebuild_dataclass(obj: Any, pairs: list[tuple[Any, Any]], out: list[Any]) -> Any:
-    changes = {name: new for (name, old), new in zip(pairs, out, strict=True) if new is not old}
-    str_fields = _str_fields(type(obj))
-    compatible = all(
-        type(new) is type(old)
-        or (isinstance(new, str) and str_fields is not None and name in str_fields)
-        for (name, old), new in zip(pairs, out, strict=True)
-        if new is not old
-    )
-    if compatible:
-        try:
-            return dataclasses.replace(obj, **changes)
-        except Exception:  # init=False fields, a __post_init__ that refuses the mask
-            _log.debug("dataclass %s not rebuilt; sanitized as a dict", type(obj).__name__)
-    return {name: new for (name, _), new in zip(pairs, out, strict=True)}
-
-
-def _rebuild(obj: Any, kind: int, pairs: list[tuple[Any, Any]], out: list[Any]) -> Any:
-    if kind == _DICT:
-        return {key: new for (key, _), new in zip(pairs, out, strict=True)}
-    if kind == _LIST:
-        return out
-    if kind == _TUPLE:
-        return tuple(out)
-    if kind == _NAMEDTUPLE:
-        try:
-            return type(obj)._make(out)
-        except Exception:
-            return tuple(out)
-    if kind == _SET:
-        try:
-            return type(obj)(out)
-        except Exception:  # a set subclass with another constructor, or unhashable items
-            return list(out)
-    return _rebuild_dataclass(obj, pairs, out)
 
 
 class _Frame:
@@ -367,7 +265,7 @@ class _Frame:
     def __init__(self, obj: Any, kind: int) -> None:
         self.obj = obj
         self.kind = kind
-        self.pairs = _pairs(obj, kind)
+        self.pairs = pairs(obj, kind)
         self.index = 0
         self.out: list[Any] = []
         self.changed = False
@@ -381,7 +279,7 @@ def _walk(root: Any, rules: Rules, *, mark_cycles: bool) -> tuple[Any, bool]:
     only if its target ends up unchanged; the caller walks again with
     ``mark_cycles`` True when the result changed and a cycle was met.
     """
-    kind = _kind(root)
+    kind = kind_of(root)
     if kind is None:
         return _safe_leaf(root, rules.patterns), False
     try:
@@ -407,7 +305,7 @@ def _walk(root: Any, rules: Rules, *, mark_cycles: bool) -> tuple[Any, bool]:
                 if type(new) is str and type(child) is str and new == child:
                     new = child  # already masked: keep the original, avoid a copy
             else:
-                child_kind = _kind(child)
+                child_kind = kind_of(child)
                 if child_kind is None:
                     new = _safe_leaf(child, rules.patterns)
                 else:
@@ -433,7 +331,7 @@ def _walk(root: Any, rules: Rules, *, mark_cycles: bool) -> tuple[Any, bool]:
         stack.pop()
         obj = frame.obj
         on_path.discard(id(obj))
-        result = _rebuild(obj, frame.kind, frame.pairs, frame.out) if frame.changed else obj
+        result = rebuild(obj, frame.kind, frame.pairs, frame.out) if frame.changed else obj
         memo[id(obj)] = (obj, result)
         if not stack:
             return result, saw_cycle
@@ -473,15 +371,18 @@ def sanitize_payload(
     """
     rules = policy.rules() if policy else rules_for(sanitizers)
     source = evt.source
-    if source and not text_clean(source, rules.patterns):
-        masked = mask_text(source, rules.patterns)
+    patterns = rules.patterns
+    if source and not (text_clean(source, patterns) if patterns else text_is_clean(source)):
+        masked = mask_text(source, patterns)
         if masked != source:
             evt = dataclasses.replace(evt, source=masked)
     payload = evt.payload
-    if payload is None or _is_envelope(payload):
+    if payload is None or (
+        type(payload) is dict and ENCRYPTED_MARKER in payload and _is_envelope(payload)
+    ):
         return evt
     try:
-        clean = _is_clean(payload, rules, 0)
+        clean = _payload_clean(payload, rules)
     except Exception:  # a container or leaf that raises when read: the walk marks it
         clean = False
     if clean:

@@ -21,7 +21,7 @@ import re
 
 from audit_logging._security.keyrules import MASK, is_secret_key
 
-__all__ = ["MASK", "mask_dsn", "mask_secrets_in_text", "text_is_clean"]
+__all__ = ["CARD_MIN", "MASK", "mask_dsn", "mask_secrets_in_text", "text_is_clean"]
 
 # Every keyword rule starts at (or, for a key, contains) one of these (lower case).
 _RULE_STARTS = (
@@ -71,7 +71,7 @@ _CARD_RE = re.compile(r"(?<![0-9])[0-9](?:[ \-]?[0-9]){12,18}(?![0-9])")
 # The cheap test first (about half the cost on text with dates and addresses): a run
 # of 13+ digits, spaces and dashes from a digit to a digit. Only then the exact one.
 _CARD_GATE = re.compile(r"[0-9][0-9 \-]{11,}[0-9]")
-_CARD_MIN = 13
+CARD_MIN = 13
 
 
 def text_is_clean(text: str) -> bool:
@@ -80,7 +80,7 @@ def text_is_clean(text: str) -> bool:
     """
     if len(text) < 5:
         return True
-    if len(text) >= _CARD_MIN and _CARD_GATE.search(text) is not None:
+    if len(text) >= CARD_MIN and _CARD_GATE.search(text) is not None:
         return False
     if "eyJ" in text or "-----" in text:  # a JWT, a PEM block (both case-exact)
         return False
@@ -130,7 +130,7 @@ def _card_spans(text: str, spans: list[tuple[int, int]]) -> None:
     for m in _CARD_RE.finditer(text):
         raw = m.group()
         digits = raw.replace(" ", "").replace("-", "")
-        if not _CARD_MIN <= len(digits) <= 19 or not _luhn(digits):
+        if not CARD_MIN <= len(digits) <= 19 or not _luhn(digits):
             continue
         keep_head = 6 if len(digits) >= 16 else 0
         hide = len(digits) - keep_head - 4
@@ -190,7 +190,7 @@ def _masked_spans(text: str) -> list[tuple[int, int]] | None:
         start, stop = m.span(m.lastindex or 0)
         if start < stop and text[start:stop] != MASK:
             spans.append((start, stop))
-    if len(text) >= _CARD_MIN and _CARD_GATE.search(text) is not None:
+    if len(text) >= CARD_MIN and _CARD_GATE.search(text) is not None:
         _card_spans(text, spans)
     return spans or None
 

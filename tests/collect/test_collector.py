@@ -173,9 +173,14 @@ def test_stop_finishes_the_batch_in_hand_and_commits_it(
     c._store.store = store_then_stop  # type: ignore[method-assign]
     assert c.run() is True
     assert stopped.is_set()
-    assert c.stats.stored == 30
+    # The broker decides how many of the 30 records the first batch holds (under load a
+    # fetch can return part of them): the whole batch in hand is stored and committed.
+    in_hand = c.stats.consumed
+    assert in_hand >= 1
+    assert c.stats.stored == in_hand
     c.close()
-    assert sum(committed(mock_broker.bootstrap, topic, group).values()) == 30
+    assert sum(committed(mock_broker.bootstrap, topic, group).values()) == in_hand
+    assert len(ids_in(sqlite_db.engine, table)) == in_hand
 
 
 def test_a_sink_that_is_not_a_sink_handler_is_refused(mock_broker: MockBroker) -> None:

@@ -192,6 +192,42 @@ def test_no_span_gives_empty_ids() -> None:
     assert (evt.trace_id, evt.span_id) == ("", "")
 
 
+def test_current_span_context_reads_the_active_span(tracer: Tracer) -> None:
+    """The ContextVar short cut finds a span set with the API, nested and after it ends."""
+    assert current_span_context() is INVALID_SPAN_CONTEXT
+    with tracer.start_as_current_span("outer") as outer:
+        assert current_span_context() == outer.get_span_context()
+        with tracer.start_as_current_span("inner") as inner:
+            assert current_span_context() == inner.get_span_context()
+        assert current_span_context() == outer.get_span_context()
+    assert current_span_context() is INVALID_SPAN_CONTEXT
+
+
+def test_current_span_context_ignores_a_non_span_value() -> None:
+    """Something that is not a Span under the span key means no span, as in the API."""
+    from opentelemetry import context as otel_context
+    from opentelemetry.trace.propagation import _SPAN_KEY
+
+    token = otel_context.attach(otel_context.set_value(_SPAN_KEY, "not a span"))
+    try:
+        assert current_span_context() is INVALID_SPAN_CONTEXT
+    finally:
+        otel_context.detach(token)
+
+
+def test_current_span_context_follows_a_swapped_runtime_context(
+    tracer: Tracer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runtime context installed after import is asked through the API, not skipped."""
+    from opentelemetry import context as otel_context
+    from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+
+    monkeypatch.setattr(otel_context, "_RUNTIME_CONTEXT", ContextVarsRuntimeContext())
+    with tracer.start_as_current_span("op") as span:
+        assert current_span_context() == span.get_span_context()
+    assert not current_span_context().is_valid
+
+
 def test_explicit_span_context_wins(tracer: Tracer) -> None:
     """span_context= overrides the current span."""
     sc = SpanContext(0xABC, 0xDEF, is_remote=True)

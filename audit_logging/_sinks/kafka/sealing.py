@@ -93,9 +93,10 @@ class RecordSealer(ChainSealer):
         """
         Number one record; its integrity headers (commit or roll back next).
         """
-        seq, prev, _ = self.chain.seal(value, replay)
+        chain = self.chain
+        seq, prev, _ = chain.seal(value, replay)
         headers = [
-            (HEADER_STREAM, self.chain.stream.encode()),
+            (HEADER_STREAM, chain.stream_bytes),
             (HEADER_SEQ, b"%d" % seq),
             (HEADER_PREV, prev.hex().encode()),
         ]
@@ -107,7 +108,7 @@ class RecordSealer(ChainSealer):
         """
         The record sealed last was (or, sync only, was not) accepted.
         """
-        self.chain.commit(1 if stored else 0)
+        self.chain.commit_one(stored)
 
     def close_within(self, timeout: float) -> None:
         """
