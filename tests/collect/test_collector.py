@@ -21,6 +21,7 @@ from tests.collect._support import (
     BACKENDS,
     N,
     collector,
+    group_options,
     ids_in,
     produce,
     run_until,
@@ -129,7 +130,8 @@ def test_two_collectors_in_one_group_share_the_partitions(
     topic, table, group = unique_topic("share"), sqlite_db.new_table(), f"g-{uuid.uuid4().hex}"
     produce(mock_broker.bootstrap, topic, 4)  # the topic exists (4 partitions)
     sinks = [DatabaseHandler(sqlite_db.url, table=table) for _ in range(2)]
-    cs = [collector(mock_broker.bootstrap, topic, group, s, backend) for s in sinks]
+    options = group_options(backend)
+    cs = [collector(mock_broker.bootstrap, topic, group, s, backend, **options) for s in sinks]
     closing += [*cs, *sinks]
 
     threads = [threading.Thread(target=c.run, daemon=True) for c in cs]
