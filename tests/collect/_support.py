@@ -6,11 +6,11 @@ broker, and running a collector until a condition holds.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from kafka.coordinator.assignors.range import RangePartitionAssignor
 
 from audit_logging._model.event import Event, new_event
 from audit_logging.collector import Collector
@@ -25,7 +25,7 @@ def consumer_config(backend: str) -> dict[str, Any]:
     return {"api_version": (1, 0)} if backend == "kafka-python" else {}
 
 
-class PatientRangeAssignor(RangePartitionAssignor):  # type: ignore[misc]
+def patient_range_assignor() -> type:
     """
     kafka-python's range assignor, answering 0.3 s late: for groups of several members.
 
@@ -35,13 +35,21 @@ class PatientRangeAssignor(RangePartitionAssignor):  # type: ignore[misc]
     INVALID_REQUEST (a real broker hands it the stored assignment), rejoins,
     and the cycle costs a rebalance delay (5 s here). kafka-python's leader
     often wins that race; letting it think a little puts the followers first.
-    The delay blocks only the leader's own I/O thread.
+    The delay blocks only the leader's own I/O thread. Built on call: importing
+    kafka-python warns (``importlib.resources.read_text``), which this suite
+    turns into an error at collection time.
     """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from kafka.coordinator.assignors.range import RangePartitionAssignor
 
-    @classmethod
-    def assign(cls, cluster: Any, members: Any) -> Any:
-        time.sleep(0.3)
-        return super().assign(cluster, members)
+    class PatientRangeAssignor(RangePartitionAssignor):  # type: ignore[misc]
+        @classmethod
+        def assign(cls, cluster: Any, members: Any) -> Any:
+            time.sleep(0.3)
+            return super().assign(cluster, members)
+
+    return PatientRangeAssignor
 
 
 def group_options(backend: str) -> dict[str, Any]:
@@ -55,7 +63,7 @@ def group_options(backend: str) -> dict[str, Any]:
     """
     if backend == "kafka-python":
         return {
-            "consumer_config": {"partition_assignment_strategy": [PatientRangeAssignor]},
+            "consumer_config": {"partition_assignment_strategy": [patient_range_assignor()]},
             "poll_timeout": 2.0,
         }
     return {}
